@@ -1,0 +1,7 @@
+"""``python -m aws_wodle``: the same as the ``aws-wodle`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,228 @@
+"""The command line: argument parsing, wiring of the real objects, and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+from . import __version__, logsetup
+from .cloudwatch import known_regions
+from .collector import DEFAULT_REMOVE_IDLE_SECONDS, Context
+from .config import Config, load_config, summary
+from .daemon import Daemon
+from .errors import ConfigError, StateError, WodleError
+from .forward import QueueForwarder
+from .state import StateStore, StreamRecord, read_records
+
+log = logging.getLogger("aws_wodle")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+DEFAULT_HOME = "/var/ossec"
+# The state lives beside the manager's own databases, writable by the manager's user only.
+STATE_RELATIVE = "var/aws-wodle/state.db"
+
+
+def _duration(text: str) -> float:
+    match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration '{text}': a number with an optional suffix s, m, h, d or w"
+        )
+    factor = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return float(int(match.group(1)) * factor)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aws-wodle",
+        description="Collects CloudWatch Logs for the aws-s3 wodles of ossec.conf.",
+    )
+    parser.add_argument("--version", action="version", version=f"aws-wodle {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="collect, once or as a daemon")
+    run.add_argument("--config", help="ossec.conf (default: <home>/etc/ossec.conf)")
+    run.add_argument("--ossec-home", default=DEFAULT_HOME, help="default: %(default)s")
+    run.add_argument("--queue", help="manager queue socket (default: <home>/queue/sockets/queue)")
+    run.add_argument("--state", help=f"state file (default: <home>/{STATE_RELATIVE})")
+    run.add_argument("--once", action="store_true", help="run every enabled wodle now, then exit")
+    run.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        type=str.lower,
+    )
+    run.add_argument(
+        "--remove-idle",
+        type=_duration,
+        default=DEFAULT_REMOVE_IDLE_SECONDS,
+        help="with remove_log_streams, keep a stream written to within this time "
+        "(e.g. 10m; 0 turns the margin off; default 10m)",
+    )
+
+    check = commands.add_parser("check-config", help="validate ossec.conf and summarise it")
+    check.add_argument("--config", help="ossec.conf (default: <home>/etc/ossec.conf)")
+    check.add_argument("--ossec-home", default=DEFAULT_HOME, help="default: %(default)s")
+
+    status = commands.add_parser("status", help="what was collected, per stream")
+    status.add_argument("--state", help=f"state file (default: <home>/{STATE_RELATIVE})")
+    status.add_argument("--ossec-home", default=DEFAULT_HOME, help="default: %(default)s")
+    status.add_argument("--json", action="store_true", help="one JSON document for scripts")
+    return parser
+
+
+def _config_path(args: argparse.Namespace) -> str:
+    return str(args.config or Path(args.ossec_home) / "etc" / "ossec.conf")
+
+
+def _state_path(args: argparse.Namespace) -> str:
+    return str(args.state or Path(args.ossec_home) / STATE_RELATIVE)
+
+
+def _load(path: str) -> Config:
+    config = load_config(path, known_regions())
+    for wodle in config.wodles:
+        for service in wodle.services:
+            logsetup.add_secrets([service.secret_key])
+    return config
+
+
+def _print_problems(exc: ConfigError) -> None:
+    for problem in exc.problems:
+        print(problem, file=sys.stderr)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = _config_path(args)
+    try:
+        config = _load(path)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return EXIT_CONFIG
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(summary(config))
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    logsetup.setup(args.log_level)
+    path = _config_path(args)
+    try:
+        config = _load(path)
+    except ConfigError as exc:
+        _print_problems(exc)
+        return EXIT_CONFIG
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    queue = str(args.queue or Path(args.ossec_home) / "queue" / "sockets" / "queue")
+    try:
+        state = StateStore(_state_path(args))
+    except StateError as exc:
+        log.error("%s", exc)
+        return EXIT_FAILED
+    stop = threading.Event()
+    forwarder = QueueForwarder(queue, stopping=stop.is_set)
+    ctx = Context(state=state, forwarder=forwarder, remove_idle=args.remove_idle, stop=stop)
+    daemon = Daemon(load=lambda: _load(path), ctx=ctx, config=config)
+    daemon.install_signals()
+    try:
+        if args.once:
+            tally = daemon.run_once()
+            for failure in tally.failures:
+                log.error("failed: %s", failure)
+            return EXIT_FAILED if tally.failures else EXIT_OK
+        log.info("aws-wodle %s started with %s", __version__, path)
+        daemon.run_forever()
+        return EXIT_OK
+    finally:
+        forwarder.close()
+        state.close()
+
+
+def _ms_iso(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def _s_iso(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def _status_row(record: StreamRecord) -> dict[str, object]:
+    p = record.position
+    return {
+        "account": record.key.account,
+        "region": record.key.region,
+        "group": record.key.group,
+        "stream": record.key.stream,
+        "position": {
+            "covered_from": _ms_iso(p.covered_from),
+            "last_event_timestamp": _ms_iso(p.last_ts),
+            "resume": "token" if p.token else "timestamp",
+        },
+        "events_forwarded": record.events,
+        "bytes_forwarded": record.bytes,
+        "last_event_time": _ms_iso(p.last_ts),
+        "last_collection_time": _s_iso(record.last_collected),
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    try:
+        records = read_records(_state_path(args))
+    except StateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    rows = [_status_row(r) for r in records]
+    if args.json:
+        print(json.dumps({"streams": rows}, indent=2))
+        return EXIT_OK
+    header = ("ACCOUNT", "REGION", "GROUP", "STREAM", "EVENTS", "LAST EVENT", "LAST COLLECTION")
+    table = [header] + [
+        (
+            str(r["account"]),
+            str(r["region"]),
+            str(r["group"]),
+            str(r["stream"]),
+            str(r["events_forwarded"]),
+            str(r["last_event_time"]),
+            str(r["last_collection_time"]),
+        )
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+    if not rows:
+        print("(no streams collected yet)")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"run": cmd_run, "check-config": cmd_check_config, "status": cmd_status}
+    try:
+        return handlers[args.command](args)
+    except WodleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,375 @@
+"""CloudWatch Logs and STS through boto3: the only module that imports boto3 or botocore.
+
+It builds sessions from a service's credentials options, pages streams and events, and
+translates every botocore error into the tree of ``errors``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+import boto3
+import botocore.session
+from botocore.config import Config as BotoConfig
+from botocore.credentials import DeferredRefreshableCredentials
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError as BotoConnectionError,
+    NoCredentialsError,
+    PartialCredentialsError,
+    ProfileNotFound,
+)
+
+from .config import CloudWatchService
+from .errors import (
+    AccessDenied,
+    AwsError,
+    CredentialsError,
+    GroupNotFound,
+    RegionUnavailable,
+    Throttled,
+    TokenRejected,
+)
+
+T = TypeVar("T")
+
+# GetLogEvents returns at most 10,000 events (or 1 MB) a page: ask for the most, fewest calls.
+EVENTS_PER_PAGE = 10_000
+# DescribeLogStreams returns at most 50 streams a page.
+STREAMS_PER_PAGE = 50
+# Retries for a throttled or failed call, with botocore's jittered exponential backoff.
+MAX_ATTEMPTS = 10
+DEFAULT_ROLE_DURATION = 3600
+
+_ACCESS_CODES = {
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "403",
+}
+_REGION_CODES = {
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "AuthFailure",
+    "OptInRequired",
+    "InvalidSignatureException",
+}
+_THROTTLE_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
+
+
+def known_regions() -> frozenset[str]:
+    """Every region that botocore lists for CloudWatch Logs, in every partition."""
+    session = botocore.session.get_session()
+    return frozenset(
+        region
+        for partition in session.get_available_partitions()
+        for region in session.get_available_regions("logs", partition)
+    )
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """A log stream as DescribeLogStreams reports it (times in ms since the epoch)."""
+
+    name: str
+    creation_time: int | None
+    first_event: int | None
+    last_event: int | None
+    last_ingestion: int | None
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One log event of a stream."""
+
+    timestamp: int
+    message: str
+    ingestion_time: int
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """One GetLogEvents page: its events, oldest first, and the token that continues it."""
+
+    events: list[LogEvent]
+    next_token: str
+
+
+def translate(exc: Exception, operation: str, *, region: str = "") -> AwsError:
+    """Turn a botocore error into ours; the one place where that happens."""
+    where = f" in {region}" if region else ""
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = str(error.get("Message", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if code in _ACCESS_CODES or status == 403 or "AccessDenied" in message:
+            return AccessDenied(
+                f"access denied to logs:{operation}{where}: the credentials' policy must allow "
+                f"logs:{operation}",
+                code or "AccessDenied",
+                operation,
+            )
+        if code == "ResourceNotFoundException":
+            return GroupNotFound(f"{message or 'not found'}{where}", code, operation)
+        if code in _THROTTLE_CODES:
+            return Throttled(f"{operation} throttled past every retry{where}", code, operation)
+        if code in _REGION_CODES:
+            return RegionUnavailable(
+                f"region{where or ''} refused the credentials ({code}); is it enabled for the "
+                "account?",
+                code,
+                operation,
+            )
+        if code == "InvalidParameterException" and "token" in message.lower():
+            return TokenRejected(f"{operation}: {message}", code, operation)
+        if code in {"ExpiredToken", "ExpiredTokenException"}:
+            return CredentialsError(f"credentials expired: {message}", code, operation)
+        return AwsError(f"{operation} failed{where}: {code}: {message}", code, operation)
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError, ProfileNotFound)):
+        return CredentialsError(f"no usable AWS credentials: {exc}", type(exc).__name__, operation)
+    if isinstance(exc, BotoConnectionError):
+        return RegionUnavailable(
+            f"{operation}: cannot reach the endpoint{where}: {exc}", "ConnectionError", operation
+        )
+    if isinstance(exc, BotoCoreError):
+        return AwsError(f"{operation} failed{where}: {exc}", type(exc).__name__, operation)
+    return AwsError(f"{operation} failed{where}: {exc}", type(exc).__name__, operation)
+
+
+def _guard(operation: str, region: str, call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except (ClientError, BotoCoreError) as exc:
+        raise translate(exc, operation, region=region) from exc
+
+
+class CloudWatchLogs:
+    """The CloudWatch Logs calls the collector makes, for one account and region.
+
+    Thread-safe: one botocore client is shared by every thread reading this region, so its
+    connection pool and retry state are shared too. ``calls`` counts requests by operation.
+    """
+
+    def __init__(self, client: Any, region: str) -> None:
+        self._client = client
+        self.region = region
+        self.calls: Counter[str] = Counter()
+        self._count_lock = threading.Lock()
+
+    def _count(self, operation: str) -> None:
+        with self._count_lock:
+            self.calls[operation] += 1
+
+    def streams(self, group: str) -> Iterator[StreamInfo]:
+        """Every stream of a group, a DescribeLogStreams page at a time."""
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"logGroupName": group, "limit": STREAMS_PER_PAGE}
+            if token:
+                kwargs["nextToken"] = token
+            self._count("DescribeLogStreams")
+            page = _guard(
+                "DescribeLogStreams",
+                self.region,
+                lambda kw=kwargs: self._client.describe_log_streams(**kw),  # type: ignore[misc]
+            )
+            for item in page.get("logStreams", []):
+                yield StreamInfo(
+                    name=item["logStreamName"],
+                    creation_time=item.get("creationTime"),
+                    first_event=item.get("firstEventTimestamp"),
+                    last_event=item.get("lastEventTimestamp"),
+                    last_ingestion=item.get("lastIngestionTime"),
+                )
+            token = page.get("nextToken")
+            if not token:
+                return
+
+    def read(
+        self,
+        group: str,
+        stream: str,
+        *,
+        start_time: int | None,
+        end_time: int | None = None,
+        token: str | None = None,
+    ) -> EventPage:
+        """One GetLogEvents page, oldest first, from ``token`` or from ``start_time``."""
+        kwargs: dict[str, Any] = {
+            "logGroupName": group,
+            "logStreamName": stream,
+            "startFromHead": True,
+            "limit": EVENTS_PER_PAGE,
+        }
+        if start_time is not None:
+            kwargs["startTime"] = start_time
+        if end_time is not None:
+            kwargs["endTime"] = end_time
+        if token:
+            kwargs["nextToken"] = token
+        self._count("GetLogEvents")
+        page = _guard(
+            "GetLogEvents", self.region, lambda: self._client.get_log_events(**kwargs)
+        )
+        events = [
+            LogEvent(e.get("timestamp", 0), e.get("message", ""), e.get("ingestionTime", 0))
+            for e in page.get("events", [])
+        ]
+        return EventPage(events, page.get("nextForwardToken") or token or "")
+
+    def delete(self, group: str, stream: str) -> None:
+        """Delete one stream (DeleteLogStream)."""
+        self._count("DeleteLogStream")
+        _guard(
+            "DeleteLogStream",
+            self.region,
+            lambda: self._client.delete_log_stream(logGroupName=group, logStreamName=stream),
+        )
+
+
+class AwsAccess:
+    """Sessions and clients for one configured service's credentials.
+
+    Credentials come from, in order: static keys, the named profile, boto3's default chain;
+    with ``iam_role_arn`` those assume the role through STS, refreshed before expiry.
+    """
+
+    def __init__(self, service: CloudWatchService) -> None:
+        self.service = service
+        self._lock = threading.Lock()
+        self._session: boto3.Session | None = None
+        self._clients: dict[str, CloudWatchLogs] = {}
+
+    @property
+    def label(self) -> str:
+        """Names these credentials (never with a secret), for logs and the account cache."""
+        s = self.service
+        parts = []
+        if s.access_key:
+            parts.append(f"key:{s.access_key}")
+        elif s.aws_profile:
+            parts.append(f"profile:{s.aws_profile}")
+        else:
+            parts.append("default-chain")
+        if s.iam_role_arn:
+            parts.append(f"role:{s.iam_role_arn}")
+        if s.sts_endpoint:
+            parts.append(f"sts:{s.sts_endpoint}")
+        return " ".join(parts)
+
+    def _base_session(self) -> boto3.Session:
+        s = self.service
+        try:
+            if s.access_key and s.secret_key:
+                return boto3.Session(
+                    aws_access_key_id=s.access_key, aws_secret_access_key=s.secret_key
+                )
+            if s.aws_profile:
+                return boto3.Session(profile_name=s.aws_profile)
+            return boto3.Session()
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, "Session") from exc
+
+    def session(self) -> boto3.Session:
+        with self._lock:
+            if self._session is None:
+                base = self._base_session()
+                self._session = self._assume(base) if self.service.iam_role_arn else base
+            return self._session
+
+    def _sts_region(self) -> str:
+        if self.service.regions:
+            return self.service.regions[0]
+        return "us-east-1"
+
+    def _sts(self, session: boto3.Session) -> Any:
+        return session.client(
+            "sts",
+            region_name=self._sts_region(),
+            endpoint_url=self.service.sts_endpoint,
+            config=_client_config(),
+        )
+
+    def _assume(self, base: boto3.Session) -> boto3.Session:
+        arn = self.service.iam_role_arn
+        duration = self.service.iam_role_duration or DEFAULT_ROLE_DURATION
+        sts = self._sts(base)
+
+        def refresh() -> dict[str, str]:
+            try:
+                answer = sts.assume_role(
+                    RoleArn=arn, RoleSessionName="aws-wodle", DurationSeconds=duration
+                )
+            except (ClientError, BotoCoreError) as exc:
+                err = translate(exc, "AssumeRole")
+                raise CredentialsError(f"cannot assume role {arn}: {err}") from exc
+            creds = answer["Credentials"]
+            expiry = creds["Expiration"]
+            if isinstance(expiry, datetime):
+                expiry = expiry.astimezone(timezone.utc).isoformat()
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": str(expiry),
+            }
+
+        core = botocore.session.get_session()
+        core._credentials = DeferredRefreshableCredentials(  # noqa: SLF001
+            refresh_using=refresh, method="assume-role"
+        )
+        return boto3.Session(botocore_session=core)
+
+    def caller_identity(self) -> tuple[str, str]:
+        """The account id and partition of the credentials (STS GetCallerIdentity)."""
+        session = self.session()
+        answer = _guard("GetCallerIdentity", "", lambda: self._sts(session).get_caller_identity())
+        arn = str(answer.get("Arn", "arn:aws:"))
+        partition = arn.split(":")[1] if arn.count(":") >= 2 else "aws"
+        return str(answer["Account"]), partition or "aws"
+
+    def partition_regions(self, partition: str) -> list[str]:
+        """Every CloudWatch Logs region of a partition, as botocore lists them."""
+        return sorted(self.session().get_available_regions("logs", partition_name=partition))
+
+    def logs(self, region: str) -> CloudWatchLogs:
+        """The shared CloudWatch Logs reader for one region of these credentials."""
+        session = self.session()
+        with self._lock:
+            client = self._clients.get(region)
+            if client is None:
+                raw = session.client(
+                    "logs",
+                    region_name=region,
+                    endpoint_url=self.service.service_endpoint,
+                    config=_client_config(),
+                )
+                client = CloudWatchLogs(raw, region)
+                self._clients[region] = client
+            return client
+
+    def calls(self) -> Counter[str]:
+        """Requests made so far, by operation, over every region."""
+        total: Counter[str] = Counter()
+        with self._lock:
+            for client in self._clients.values():
+                total.update(client.calls)
+        return total
+
+
+def _client_config() -> BotoConfig:
+    return BotoConfig(
+        retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=60,
+        max_pool_connections=32,
+        user_agent_extra="aws-wodle",
+    )

@@ -1,0 +1,145 @@
+"""Checkpoint arithmetic for one stream: where to read from, what is new, where to resume.
+
+Pure functions of positions, pages and times; no I/O. The rules:
+
+- A stream never seen starts at the service's start time (``only_logs_after``).
+- ``only_logs_after`` moved earlier than ``covered_from``: the gap before is read once.
+- ``only_logs_after`` moved later than the newest event forwarded: collection restarts there.
+- Resume with GetLogEvents' forward token while it is fresh; past its trusted age (tokens
+  expire after 24 h) or when AWS rejects it, re-read from the newest timestamp forwarded and
+  skip exactly the events already forwarded at that millisecond (the ``boundary``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from .cloudwatch import EVENTS_PER_PAGE, EventPage, LogEvent, StreamInfo
+from .state import Position
+
+# AWS expires a forward token after 24 hours; trust it for 23 to keep a margin.
+TOKEN_TRUST_SECONDS = 23 * 3600
+
+
+def digest(event: LogEvent) -> str:
+    """A short fingerprint of an event, to recognise it when re-read at a boundary."""
+    raw = f"{event.timestamp}\x00{event.message}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(raw, digest_size=8).hexdigest()
+
+
+@dataclass(frozen=True)
+class Request:
+    """One GetLogEvents request: from ``token`` (with the ``start_time`` it belongs to) or
+    from ``start_time`` alone, skipping the ``skip`` digests at ``start_time``; events at or
+    after ``end_time`` are not wanted (used by a backfill)."""
+
+    start_time: int
+    token: str | None = None
+    end_time: int | None = None
+    skip: tuple[str, ...] = ()
+
+
+def resolve(position: Position | None, start: int) -> tuple[Position, int | None]:
+    """The position to read from, given the configured start time, and the end of a
+    backfill to do first (``None`` when there is none)."""
+    if position is None:
+        return Position(covered_from=start), None
+    newest = position.last_ts if position.last_ts is not None else position.covered_from
+    if start > newest:
+        return Position(covered_from=start), None
+    if start < position.covered_from:
+        return position, position.covered_from
+    return position, None
+
+
+def forward_request(position: Position, now: float) -> Request:
+    """The request that continues a stream after ``position``."""
+    fresh = (
+        position.token is not None
+        and position.token_start is not None
+        and position.token_saved is not None
+        and now - position.token_saved < TOKEN_TRUST_SECONDS
+    )
+    if fresh:
+        assert position.token_start is not None
+        return Request(start_time=position.token_start, token=position.token)
+    return timestamp_request(position)
+
+
+def timestamp_request(position: Position) -> Request:
+    """Re-read from the newest timestamp forwarded, without a token."""
+    if position.last_ts is None:
+        return Request(start_time=position.covered_from)
+    return Request(start_time=position.last_ts, skip=position.boundary)
+
+
+def backfill_request(start: int, end: int) -> Request:
+    """The first request of a backfill of the range [start, end)."""
+    return Request(start_time=start, end_time=end)
+
+
+def new_events(request: Request, page: EventPage) -> list[LogEvent]:
+    """The events of a page not forwarded before: boundary repeats and events past
+    ``end_time`` are left out (moto's endTime is inclusive, AWS's exclusive)."""
+    pending = Counter(request.skip)
+    fresh: list[LogEvent] = []
+    for event in page.events:
+        if request.end_time is not None and event.timestamp >= request.end_time:
+            continue
+        if pending and event.timestamp == request.start_time:
+            mark = digest(event)
+            if pending[mark] > 0:
+                pending[mark] -= 1
+                continue
+        fresh.append(event)
+    return fresh
+
+
+def advance(
+    position: Position, request: Request, page: EventPage, fresh: Sequence[LogEvent], now: float
+) -> Position:
+    """The position after ``fresh`` (the new events of ``page``) were forwarded."""
+    last_ts = position.last_ts
+    boundary = list(position.boundary)
+    last_ingestion = position.last_ingestion
+    for event in fresh:
+        if last_ts is None or event.timestamp > last_ts:
+            last_ts = event.timestamp
+            boundary = [digest(event)]
+        elif event.timestamp == last_ts:
+            boundary.append(digest(event))
+        if last_ingestion is None or event.ingestion_time > last_ingestion:
+            last_ingestion = event.ingestion_time
+    return replace(
+        position,
+        last_ts=last_ts,
+        boundary=tuple(boundary),
+        token=page.next_token or None,
+        token_start=request.start_time,
+        token_saved=now,
+        last_ingestion=last_ingestion,
+    )
+
+
+def next_request(request: Request, page: EventPage) -> Request:
+    """The request for the page after ``page`` in the same read."""
+    return Request(start_time=request.start_time, token=page.next_token, end_time=request.end_time)
+
+
+def at_end(request: Request, page: EventPage, info: StreamInfo | None, newest: int | None) -> bool:
+    """Whether ``page`` ends the stream, without an extra empty call where it shows so.
+
+    The same token coming back is AWS's own end mark. A short page whose newest event
+    reaches the stream's ``lastEventTimestamp`` also ends it: that field is updated late,
+    so at worst a stale value ends a read early and the rest comes on the next cycle.
+    """
+    if request.token is not None and page.next_token == request.token:
+        return True
+    if len(page.events) >= EVENTS_PER_PAGE or info is None or info.last_event is None:
+        return False
+    if request.end_time is not None:
+        return bool(page.events) and page.events[-1].timestamp >= request.end_time
+    return newest is not None and newest >= info.last_event

@@ -1,0 +1,141 @@
+"""The run loop: each wodle on its own schedule, signals, reload and a clean stop."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import FrameType
+
+from . import schedule
+from .cloudwatch import AwsAccess
+from .collector import Context, ServicePass, Tally
+from .config import CloudWatchService, Config, Wodle
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def local_now() -> datetime:
+    """Now, as an aware datetime in the machine's time zone (schedules use wall-clock time)."""
+    return datetime.now().astimezone()
+
+
+@dataclass
+class WodleRun:
+    """A wodle, the access objects of its services, and when it runs next."""
+
+    wodle: Wodle
+    accesses: list[tuple[CloudWatchService, AwsAccess]]
+    due: datetime
+    last_start: datetime | None = None
+
+
+@dataclass
+class Daemon:
+    """Runs the enabled aws-s3 wodles of a configuration, once or on their schedules."""
+
+    load: Callable[[], Config]
+    ctx: Context
+    now: Callable[[], datetime] = local_now
+    make_access: Callable[[CloudWatchService], AwsAccess] = AwsAccess
+    on_cycle: Callable[[Tally], None] = lambda _tally: None
+    config: Config | None = None
+    _wake: threading.Event = field(default_factory=threading.Event)
+    _reload: bool = False
+
+    def start(self) -> Config:
+        """Load the configuration; raises ConfigError when it is invalid."""
+        self.config = self.load()
+        return self.config
+
+    def _runs(self, config: Config, now: datetime) -> list[WodleRun]:
+        runs = []
+        for wodle in config.wodles:
+            if wodle.disabled or not wodle.services:
+                continue
+            accesses = [(s, self.make_access(s)) for s in wodle.services]
+            runs.append(WodleRun(wodle, accesses, schedule.first_run(wodle.schedule, now)))
+        return runs
+
+    def run_wodle(self, run: WodleRun) -> Tally:
+        """Collect every service of one wodle, one after another."""
+        total = Tally()
+        for service, access in run.accesses:
+            if self.ctx.stop.is_set():
+                break
+            total.add(ServicePass(service, access, self.ctx).run())
+        self.on_cycle(total)
+        return total
+
+    def run_once(self) -> Tally:
+        """Run every enabled wodle once, now, whatever its schedule."""
+        config = self.config or self.start()
+        total = Tally()
+        for run in self._runs(config, self.now()):
+            total.add(self.run_wodle(run))
+        return total
+
+    # long-running ----------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self.ctx.stop.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload = True
+        self._wake.set()
+
+    def install_signals(self) -> None:
+        """SIGTERM and SIGINT stop after the page in hand; SIGHUP re-reads the config."""
+
+        def on_stop(_sig: int, _frame: FrameType | None) -> None:
+            self.request_stop()
+
+        def on_hup(_sig: int, _frame: FrameType | None) -> None:
+            self.request_reload()
+
+        signal.signal(signal.SIGTERM, on_stop)
+        signal.signal(signal.SIGINT, on_stop)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    def _do_reload(self, runs: list[WodleRun]) -> list[WodleRun]:
+        self._reload = False
+        try:
+            config = self.load()
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload refused: %s", problem)
+            log.error("reload refused: the configuration in use is kept")
+            return runs
+        for warning in config.warnings:
+            log.warning("%s", warning)
+        self.config = config
+        log.info("configuration reloaded: %d aws-s3 wodles", len(config.wodles))
+        return self._runs(config, self.now())
+
+    def run_forever(self) -> None:
+        """Run each wodle on its schedule until a stop is requested."""
+        config = self.config or self.start()
+        runs = self._runs(config, self.now())
+        if not runs:
+            log.warning("no enabled aws-s3 wodle with a cloudwatchlogs service; idle")
+        while not self.ctx.stop.is_set():
+            if self._reload:
+                runs = self._do_reload(runs)
+            now = self.now()
+            for run in runs:
+                if run.due <= now and not self.ctx.stop.is_set():
+                    run.last_start = now
+                    self.run_wodle(run)
+                    run.due = schedule.next_run(run.wodle.schedule, now, self.now())
+                    log.debug("wodle at line %d next runs at %s", run.wodle.line, run.due)
+            if self.ctx.stop.is_set():
+                break
+            wait = min(((r.due - self.now()).total_seconds() for r in runs), default=3600.0)
+            self._wake.wait(timeout=max(0.0, min(wait, 3600.0)))
+            self._wake.clear()
+        log.info("stopped")

@@ -1,0 +1,326 @@
+"""Checkpoints per (account, region, group, stream) in SQLite: the only module that speaks SQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import StateError, StateLocked
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS streams (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    log_group TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    covered_from INTEGER NOT NULL,
+    last_ts INTEGER,
+    boundary TEXT NOT NULL DEFAULT '[]',
+    token TEXT,
+    token_start INTEGER,
+    token_saved REAL,
+    last_ingestion INTEGER,
+    events INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    last_collected REAL,
+    PRIMARY KEY (account, region, log_group, stream)
+);
+CREATE TABLE IF NOT EXISTS groups (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    log_group TEXT NOT NULL,
+    default_start INTEGER NOT NULL,
+    PRIMARY KEY (account, region, log_group)
+);
+CREATE TABLE IF NOT EXISTS identities (
+    credentials TEXT PRIMARY KEY,
+    account TEXT NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class StreamKey:
+    """Where a stream lives: account, region, log group and stream name."""
+
+    account: str
+    region: str
+    group: str
+    stream: str
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where to resume a stream, and what was forwarded at its last millisecond.
+
+    ``covered_from``: every event at or after this time (ms) was collected or is being
+    collected; ``last_ts``: the newest event timestamp forwarded; ``boundary``: digests of
+    the events forwarded with timestamp ``last_ts`` (with repeats), so that a re-read from
+    ``last_ts`` skips exactly those; ``token``: GetLogEvents' forward token, valid only with
+    the ``token_start`` it was obtained with, saved at ``token_saved`` (epoch seconds).
+    """
+
+    covered_from: int
+    last_ts: int | None = None
+    boundary: tuple[str, ...] = ()
+    token: str | None = None
+    token_start: int | None = None
+    token_saved: float | None = None
+    last_ingestion: int | None = None
+
+
+@dataclass(frozen=True)
+class StreamRecord:
+    """A stored stream: its key, position and counters."""
+
+    key: StreamKey
+    position: Position
+    events: int = 0
+    bytes: int = 0
+    last_collected: float | None = None
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class StateStore:
+    """A SQLite state file, safe to share between threads of one process.
+
+    Writes are committed at once (WAL, synchronous=FULL), so a position on disk never runs
+    ahead of what the caller has already forwarded. An exclusive lock file beside the
+    database keeps a second daemon away.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, lock: bool = True) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._lock_fd: int | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"cannot create the state directory {self.path.parent}: {exc}") from exc
+        if lock:
+            self._lock_fd = _take_lock(self.path.with_name(self.path.name + ".lock"))
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+            self._check_version()
+        except sqlite3.DatabaseError as exc:
+            self._release_lock()
+            raise StateError(f"state file {self.path} is unusable: {exc}") from exc
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise StateError(
+                f"state file {self.path} has schema version {row[0]}, newer than this "
+                f"aws-wodle's {SCHEMA_VERSION}"
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # streams -----------------------------------------------------------------
+
+    def get(self, key: StreamKey) -> StreamRecord | None:
+        """The stored record of one stream, or None when it was never collected."""
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM streams WHERE account = ? AND region = ? "
+                "AND log_group = ? AND stream = ?",
+                (key.account, key.region, key.group, key.stream),
+            ).fetchone()
+        return None if row is None else _record(row)
+
+    def group_records(self, account: str, region: str, group: str) -> dict[str, StreamRecord]:
+        """Every stored stream of one group, by stream name."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM streams WHERE account = ? AND region = ? "
+                "AND log_group = ?",
+                (account, region, group),
+            ).fetchall()
+        return {r[3]: _record(r) for r in rows}
+
+    def save(self, key: StreamKey, position: Position, *, events: int, nbytes: int) -> None:
+        """Store a stream's new position and add to its counters, committed before returning."""
+        values = (
+            position.covered_from,
+            position.last_ts,
+            json.dumps(list(position.boundary)),
+            position.token,
+            position.token_start,
+            position.token_saved,
+            position.last_ingestion,
+            time.time(),
+        )
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO streams (account, region, log_group, stream, covered_from, last_ts, "
+                "boundary, token, token_start, token_saved, last_ingestion, last_collected, "
+                "events, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (account, region, log_group, stream) DO UPDATE SET "
+                "covered_from = excluded.covered_from, last_ts = excluded.last_ts, "
+                "boundary = excluded.boundary, token = excluded.token, "
+                "token_start = excluded.token_start, token_saved = excluded.token_saved, "
+                "last_ingestion = excluded.last_ingestion, "
+                "last_collected = excluded.last_collected, "
+                "events = streams.events + excluded.events, bytes = streams.bytes + excluded.bytes",
+                (key.account, key.region, key.group, key.stream, *values, events, nbytes),
+            )
+
+    def touch(self, key: StreamKey) -> None:
+        """Record a successful read that found nothing new."""
+        with self._lock:
+            self._db.execute(
+                "UPDATE streams SET last_collected = ? WHERE account = ? AND region = ? "
+                "AND log_group = ? AND stream = ?",
+                (time.time(), key.account, key.region, key.group, key.stream),
+            )
+
+    def forget(self, key: StreamKey) -> None:
+        """Drop a stream's row (the stream is gone)."""
+        with self._lock:
+            self._db.execute(
+                "DELETE FROM streams WHERE account = ? AND region = ? AND log_group = ? "
+                "AND stream = ?",
+                (key.account, key.region, key.group, key.stream),
+            )
+
+    def all_records(self) -> Iterator[StreamRecord]:
+        """Every stored stream, ordered by account, region, group and stream."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM streams ORDER BY account, region, log_group, stream"
+            ).fetchall()
+        for row in rows:
+            yield _record(row)
+
+    # groups and identities ---------------------------------------------------
+
+    def group_default_start(self, account: str, region: str, group: str, proposed: int) -> int:
+        """The start time of new streams in a group when no only_logs_after is configured.
+
+        The first call for a group stores ``proposed`` (today 00:00 UTC); later calls return
+        the stored value, so a stream created tomorrow is read from its first event.
+        """
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO groups (account, region, log_group, default_start) "
+                "VALUES (?, ?, ?, ?)",
+                (account, region, group, proposed),
+            )
+            row = self._db.execute(
+                "SELECT default_start FROM groups WHERE account = ? AND region = ? "
+                "AND log_group = ?",
+                (account, region, group),
+            ).fetchone()
+        return int(row[0])
+
+    def remembered_account(self, credentials: str) -> str | None:
+        """The account id last resolved for a credentials label, if any."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT account FROM identities WHERE credentials = ?", (credentials,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def remember_account(self, credentials: str, account: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO identities (credentials, account) VALUES (?, ?) "
+                "ON CONFLICT (credentials) DO UPDATE SET account = excluded.account",
+                (credentials, account),
+            )
+
+
+_COLUMNS = (
+    "account, region, log_group, stream, covered_from, last_ts, boundary, token, token_start, "
+    "token_saved, last_ingestion, events, bytes, last_collected"
+)
+
+
+def _record(row: tuple[object, ...]) -> StreamRecord:
+    (account, region, group, stream, covered, last_ts, boundary, token, token_start) = row[:9]
+    token_saved, last_ingestion, events, nbytes, last_collected = row[9:]
+    position = Position(
+        covered_from=int(str(covered)),
+        last_ts=None if last_ts is None else int(str(last_ts)),
+        boundary=tuple(json.loads(str(boundary))),
+        token=None if token is None else str(token),
+        token_start=None if token_start is None else int(str(token_start)),
+        token_saved=None if token_saved is None else float(str(token_saved)),
+        last_ingestion=None if last_ingestion is None else int(str(last_ingestion)),
+    )
+    return StreamRecord(
+        key=StreamKey(str(account), str(region), str(group), str(stream)),
+        position=position,
+        events=int(str(events)),
+        bytes=int(str(nbytes)),
+        last_collected=None if last_collected is None else float(str(last_collected)),
+    )
+
+
+def _take_lock(lock_path: Path) -> int:
+    """Hold an exclusive lock on ``lock_path``; name the holder's pid when it is taken."""
+    import fcntl  # noqa: PLC0415 - POSIX only, like the daemon itself
+
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 64).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise StateLocked(
+            f"state file {lock_path.with_suffix('')} is in use by another aws-wodle "
+            f"(pid {holder}); only one collector may use a state file"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def open_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
+    """Open a state file for reading only (``status``), without taking the daemon's lock."""
+    if not Path(path).exists():
+        raise StateError(f"no state file at {path}")
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+
+
+def read_records(path: str | os.PathLike[str]) -> list[StreamRecord]:
+    """Every stream of a state file, read without disturbing a running daemon."""
+    try:
+        db = open_readonly(path)
+        try:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM streams ORDER BY account, region, log_group, stream"
+            ).fetchall()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError as exc:
+        raise StateError(f"cannot read state file {path}: {exc}") from exc
+    return [_record(r) for r in rows]
