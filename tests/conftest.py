@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -167,21 +168,19 @@ def seed(logs: Any, group: str, streams: dict[str, list[str]], *, start: int | N
 
     Returns the timestamp of the first event.
     """
-    try:
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_group(logGroupName=group)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
     first = start if start is not None else now_ms() - 60_000
     for name, messages in streams.items():
-        try:
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_stream(logGroupName=group, logStreamName=name)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
         put(logs, group, name, messages, first)
     return first
 
 
-def put(logs: Any, group: str, stream: str, messages: list[str], first: int, step: int = 1) -> None:
+def put(
+    logs: Any, group: str, stream: str, messages: list[str], first: int, *, step: int = 1
+) -> None:
     """Put messages into a stream, timestamps from ``first`` ``step`` ms apart."""
     for i in range(0, len(messages), 10_000):
         chunk = messages[i : i + 10_000]

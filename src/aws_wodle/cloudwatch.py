@@ -6,6 +6,7 @@ translates every botocore error into the tree of ``errors``.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,10 +21,12 @@ from botocore.credentials import DeferredRefreshableCredentials
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionError as BotoConnectionError,
     NoCredentialsError,
     PartialCredentialsError,
     ProfileNotFound,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
 )
 
 from .config import CloudWatchService
@@ -216,9 +219,7 @@ class CloudWatchLogs:
         if token:
             kwargs["nextToken"] = token
         self._count("GetLogEvents")
-        page = _guard(
-            "GetLogEvents", self.region, lambda: self._client.get_log_events(**kwargs)
-        )
+        page = _guard("GetLogEvents", self.region, lambda: self._client.get_log_events(**kwargs))
         events = [
             LogEvent(e.get("timestamp", 0), e.get("message", ""), e.get("ingestionTime", 0))
             for e in page.get("events", [])
@@ -323,7 +324,9 @@ class AwsAccess:
             }
 
         core = botocore.session.get_session()
-        core._credentials = DeferredRefreshableCredentials(  # noqa: SLF001
+        # botocore has no public setter for refreshable credentials; its own assume-role
+        # providers hand them to a session through this attribute.
+        core._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
             refresh_using=refresh, method="assume-role"
         )
         return boto3.Session(botocore_session=core)
@@ -365,9 +368,15 @@ class AwsAccess:
         return total
 
 
+def _max_attempts() -> int:
+    """AWS_MAX_ATTEMPTS, the SDKs' own setting, when the operator set it; else ours."""
+    text = os.environ.get("AWS_MAX_ATTEMPTS", "")
+    return int(text) if text.isdigit() and int(text) > 0 else MAX_ATTEMPTS
+
+
 def _client_config() -> BotoConfig:
     return BotoConfig(
-        retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+        retries={"max_attempts": _max_attempts(), "mode": "standard"},
         connect_timeout=10,
         read_timeout=60,
         max_pool_connections=32,

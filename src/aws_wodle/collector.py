@@ -26,7 +26,7 @@ MAX_WORKERS = 8
 DEFAULT_REMOVE_IDLE_SECONDS = 600.0
 
 
-class Stopped(Exception):  # noqa: N818 - a signal, not an error
+class Stopped(Exception):
     """A stop was requested; the page in hand was committed."""
 
 
@@ -120,8 +120,9 @@ class StreamReader:
         record = self.ctx.state.get(self.key)
         position, backfill_end = cursor.resolve(record.position if record else None, start)
         if record is not None and position is not record.position:
-            log.info("%s: only_logs_after moved past what was collected; restarting there",
-                     self.where)
+            log.info(
+                "%s: only_logs_after moved past what was collected; restarting there", self.where
+            )
         if backfill_end is not None:
             log.info("%s: only_logs_after moved earlier; collecting the gap once", self.where)
             position = self._backfill(position, start, backfill_end, info, tally)
@@ -173,7 +174,7 @@ class StreamReader:
                 page_tally = Tally()
                 self.ctx.forwarder.send_all(datagrams(fresh, self.discard, self.where, page_tally))
                 tally.add(page_tally)
-            if cursor.at_end(request, page, info, None) or not page.events and not page.next_token:
+            if cursor.at_end(request, page, info, None) or not page.next_token:
                 break
             if self.ctx.stop.is_set():
                 raise Stopped
@@ -270,7 +271,7 @@ class ServicePass:
         found: dict[str, bool] = dict.fromkeys(self.service.log_groups, False)
         with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="collect") as pool:
             results = pool.map(lambda job: self._group(account, job[0], job[1], search_all), jobs)
-            for (_, group), (group_tally, present) in zip(jobs, results):
+            for (_, group), (group_tally, present) in zip(jobs, results, strict=False):
                 tally.add(group_tally)
                 found[group] = found[group] or present
         if search_all:
@@ -327,8 +328,13 @@ class ServicePass:
         listed = {info.name for info in streams}
         for name in sorted(set(known) - listed):
             self.ctx.state.forget(known[name].key)
-            log.info("account %s, region %s, group %s: stream %s is gone; its state dropped",
-                     account, region, group, name)
+            log.info(
+                "account %s, region %s, group %s: stream %s is gone; its state dropped",
+                account,
+                region,
+                group,
+                name,
+            )
         denied_delete: AccessDenied | None = None
         for info in streams:
             if self.ctx.stop.is_set():

@@ -1,17 +1,17 @@
 """The exception tree of aws-wodle; every outside error is translated into one of these.
 
-    WodleError
-    +-- ConfigError          the configuration is invalid (exit 2); holds every problem found
-    +-- StateError           the state file cannot be used
-    |   +-- StateLocked      another process holds the state file
-    +-- ForwardError         the manager's queue socket cannot take an event right now
-    +-- AwsError             a CloudWatch Logs or STS call failed, already translated
-        +-- AccessDenied         the credentials lack a permission (names the action)
-        +-- GroupNotFound        the log group (or stream) does not exist
-        +-- RegionUnavailable    the region is not enabled for the account, or unreachable
-        +-- Throttled            retries were exhausted under ThrottlingException
-        +-- TokenRejected        a stored GetLogEvents token was refused
-        +-- CredentialsError     no usable credentials (profile missing, role not assumable)
+WodleError
++-- ConfigError          the configuration is invalid (exit 2); holds every problem found
++-- StateError           the state file cannot be used
+|   +-- StateLocked      another process holds the state file
++-- ForwardError         the manager's queue socket cannot take an event right now
++-- AwsError             a CloudWatch Logs or STS call failed, already translated
+    +-- AccessDenied         the credentials lack a permission (names the action)
+    +-- GroupNotFound        the log group (or stream) does not exist
+    +-- RegionUnavailable    the region is not enabled for the account, or unreachable
+    +-- Throttled            retries were exhausted under ThrottlingException
+    +-- TokenRejected        a stored GetLogEvents token was refused
+    +-- CredentialsError     no usable credentials (profile missing, role not assumable)
 """
 
 from __future__ import annotations

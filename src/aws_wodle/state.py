@@ -108,7 +108,9 @@ class StateStore:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StateError(f"cannot create the state directory {self.path.parent}: {exc}") from exc
+            raise StateError(
+                f"cannot create the state directory {self.path.parent}: {exc}"
+            ) from exc
         if lock:
             self._lock_fd = _take_lock(self.path.with_name(self.path.name + ".lock"))
         try:
