@@ -243,3 +243,28 @@ def test_new_stream_in_a_known_group_is_read_from_its_start(setup: Setup) -> Non
     assert setup.once(conf).returncode == 0
     setup.sink.wait_for(3)
     assert setup.sink.messages() == ["first", "second-a", "second-b"]
+
+
+def test_role_is_assumed_through_the_sts_endpoint(setup: Setup) -> None:
+    """iam_role_arn assumes the role through sts_endpoint and collects with it."""
+    seed(setup.moto.client(), "app", {"s": ["via role"]})
+    conf = setup.config(
+        setup.service(
+            "app",
+            iam_role_arn="arn:aws:iam::123456789012:role/log-reader",
+            iam_role_duration="900",
+        )
+    )
+    result = setup.once(conf)
+    assert result.returncode == 0, result.stderr
+    setup.sink.wait_for(1)
+    assert setup.sink.messages() == ["via role"]
+
+
+def test_missing_profile_is_a_clear_failure(setup: Setup) -> None:
+    """A profile that does not exist fails that service with a clear line, no traceback."""
+    conf = setup.config(setup.service("app", aws_profile="nosuchprofile"))
+    result = setup.once(conf)
+    assert result.returncode == 1
+    assert "nosuchprofile" in result.stderr
+    assert "Traceback" not in result.stderr

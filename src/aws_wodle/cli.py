@@ -139,9 +139,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if args.once:
             tally = daemon.run_once()
-            for failure in tally.failures:
-                log.error("failed: %s", failure)
-            return EXIT_FAILED if tally.failures else EXIT_OK
+            if tally.failures:
+                log.error(
+                    "run finished with %d failures (each reported above)", len(tally.failures)
+                )
+                return EXIT_FAILED
+            return EXIT_OK
         log.info("aws-wodle %s started with %s", __version__, path)
         daemon.run_forever()
         return EXIT_OK

@@ -105,9 +105,11 @@ class EventPage:
     next_token: str
 
 
-def translate(exc: Exception, operation: str, *, region: str = "") -> AwsError:
-    """Turn a botocore error into ours; the one place where that happens."""
-    where = f" in {region}" if region else ""
+def translate(exc: Exception, operation: str) -> AwsError:
+    """Turn a botocore error into ours; the one place where that happens.
+
+    Messages name the operation, never the account, region or group: callers add those.
+    """
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
@@ -115,19 +117,17 @@ def translate(exc: Exception, operation: str, *, region: str = "") -> AwsError:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in _ACCESS_CODES or status == 403 or "AccessDenied" in message:
             return AccessDenied(
-                f"access denied to logs:{operation}{where}: the credentials' policy must allow "
-                f"logs:{operation}",
+                f"access denied: the credentials' policy does not allow logs:{operation}",
                 code or "AccessDenied",
                 operation,
             )
         if code == "ResourceNotFoundException":
-            return GroupNotFound(f"{message or 'not found'}{where}", code, operation)
+            return GroupNotFound(message or "not found", code, operation)
         if code in _THROTTLE_CODES:
-            return Throttled(f"{operation} throttled past every retry{where}", code, operation)
+            return Throttled(f"{operation} throttled past every retry", code, operation)
         if code in _REGION_CODES:
             return RegionUnavailable(
-                f"region{where or ''} refused the credentials ({code}); is it enabled for the "
-                "account?",
+                f"the region refused the credentials ({code}); is it enabled for the account?",
                 code,
                 operation,
             )
@@ -135,23 +135,21 @@ def translate(exc: Exception, operation: str, *, region: str = "") -> AwsError:
             return TokenRejected(f"{operation}: {message}", code, operation)
         if code in {"ExpiredToken", "ExpiredTokenException"}:
             return CredentialsError(f"credentials expired: {message}", code, operation)
-        return AwsError(f"{operation} failed{where}: {code}: {message}", code, operation)
+        return AwsError(f"{operation} failed: {code}: {message}", code, operation)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError, ProfileNotFound)):
         return CredentialsError(f"no usable AWS credentials: {exc}", type(exc).__name__, operation)
     if isinstance(exc, BotoConnectionError):
         return RegionUnavailable(
-            f"{operation}: cannot reach the endpoint{where}: {exc}", "ConnectionError", operation
+            f"{operation}: cannot reach the endpoint: {exc}", "ConnectionError", operation
         )
-    if isinstance(exc, BotoCoreError):
-        return AwsError(f"{operation} failed{where}: {exc}", type(exc).__name__, operation)
-    return AwsError(f"{operation} failed{where}: {exc}", type(exc).__name__, operation)
+    return AwsError(f"{operation} failed: {exc}", type(exc).__name__, operation)
 
 
-def _guard(operation: str, region: str, call: Callable[[], T]) -> T:
+def _guard(operation: str, call: Callable[[], T]) -> T:
     try:
         return call()
     except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, operation, region=region) from exc
+        raise translate(exc, operation) from exc
 
 
 class CloudWatchLogs:
@@ -181,7 +179,6 @@ class CloudWatchLogs:
             self._count("DescribeLogStreams")
             page = _guard(
                 "DescribeLogStreams",
-                self.region,
                 lambda kw=kwargs: self._client.describe_log_streams(**kw),  # type: ignore[misc]
             )
             for item in page.get("logStreams", []):
@@ -219,7 +216,7 @@ class CloudWatchLogs:
         if token:
             kwargs["nextToken"] = token
         self._count("GetLogEvents")
-        page = _guard("GetLogEvents", self.region, lambda: self._client.get_log_events(**kwargs))
+        page = _guard("GetLogEvents", lambda: self._client.get_log_events(**kwargs))
         events = [
             LogEvent(e.get("timestamp", 0), e.get("message", ""), e.get("ingestionTime", 0))
             for e in page.get("events", [])
@@ -231,7 +228,6 @@ class CloudWatchLogs:
         self._count("DeleteLogStream")
         _guard(
             "DeleteLogStream",
-            self.region,
             lambda: self._client.delete_log_stream(logGroupName=group, logStreamName=stream),
         )
 
@@ -334,7 +330,7 @@ class AwsAccess:
     def caller_identity(self) -> tuple[str, str]:
         """The account id and partition of the credentials (STS GetCallerIdentity)."""
         session = self.session()
-        answer = _guard("GetCallerIdentity", "", lambda: self._sts(session).get_caller_identity())
+        answer = _guard("GetCallerIdentity", lambda: self._sts(session).get_caller_identity())
         arn = str(answer.get("Arn", "arn:aws:"))
         partition = arn.split(":")[1] if arn.count(":") >= 2 else "aws"
         return str(answer["Account"]), partition or "aws"

@@ -357,8 +357,8 @@ class ServicePass:
                     self.ctx.state.forget(key)
         if denied_delete is not None:
             raise AccessDenied(
-                f"events collected, but streams not removed: {denied_delete} "
-                "(add logs:DeleteLogStream to the policy, or turn remove_log_streams off)",
+                f"events collected, streams not removed: {denied_delete} (add "
+                "logs:DeleteLogStream to the policy, or set remove_log_streams to no)",
                 denied_delete.code,
                 denied_delete.operation,
             )
