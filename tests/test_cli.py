@@ -204,3 +204,33 @@ def test_python_dash_m_and_console_script_agree() -> None:
     )
     assert result.returncode == 0
     assert result.stdout.startswith("aws-wodle ")
+
+
+def test_sigterm_does_not_wait_for_aws_retries(setup: Setup) -> None:
+    """SIGTERM ends the daemon within seconds even while calls are stuck retrying."""
+    dead = setup.service("app").replace(setup.moto.url, "http://127.0.0.1:9")
+    conf = setup.config(dead, interval="1h")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aws_wodle", "run", "--config", str(conf),
+         "--queue", setup.sink.path, "--state", setup.state],
+        env=cli_env(), stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(2)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - started < 8
+
+
+def test_bucket_wodle_is_warned_about_and_the_rest_runs(setup: Setup) -> None:
+    """A wodle with a <bucket> gets one warning; the cloudwatchlogs service still runs."""
+    seed(setup.moto.client(), "app", {"s": ["still collected"]})
+    bucket = '  <bucket type="cloudtrail">\n    <name>trail</name>\n  </bucket>\n'
+    conf = setup.config(setup.service("app") + bucket)
+    result = setup.once(conf)
+    assert result.returncode == 0, result.stderr
+    setup.sink.wait_for(1)
+    assert setup.sink.messages() == ["still collected"]
+    warnings = [line for line in result.stderr.splitlines() if "only CloudWatch Logs" in line]
+    assert len(warnings) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import sys
 import threading
@@ -139,18 +140,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         if args.once:
             tally = daemon.run_once()
+            code = EXIT_OK
             if tally.failures:
                 log.error(
                     "run finished with %d failures (each reported above)", len(tally.failures)
                 )
-                return EXIT_FAILED
-            return EXIT_OK
-        log.info("aws-wodle %s started with %s", __version__, path)
-        daemon.run_forever()
-        return EXIT_OK
+                code = EXIT_FAILED
+        else:
+            log.info("aws-wodle %s started with %s", __version__, path)
+            daemon.run_forever()
+            code = EXIT_OK
     finally:
-        forwarder.close()
-        state.close()
+        if not daemon.abandoned:
+            forwarder.close()
+            state.close()
+    if daemon.abandoned:
+        # Worker threads are stuck in AWS calls; nothing they hold is uncommitted state.
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 def _ms_iso(ms: int | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,11 @@ from .config import CloudWatchService, Config, Wodle
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+# After a stop request, the page in hand gets this long to be forwarded and committed. A call
+# stuck in AWS retries is then abandoned: positions on disk never pass what was forwarded,
+# so the next start resumes there.
+STOP_GRACE_SECONDS = 5.0
 
 
 def local_now() -> datetime:
@@ -44,6 +50,7 @@ class Daemon:
     make_access: Callable[[CloudWatchService], AwsAccess] = AwsAccess
     on_cycle: Callable[[Tally], None] = lambda _tally: None
     config: Config | None = None
+    abandoned: bool = False
     _wake: threading.Event = field(default_factory=threading.Event)
     _reload: bool = False
 
@@ -62,20 +69,53 @@ class Daemon:
         return runs
 
     def run_wodle(self, run: WodleRun) -> Tally:
-        """Collect every service of one wodle, one after another."""
+        """Collect every service of one wodle, one after another, in a worker thread that a
+        stop request gives ``STOP_GRACE_SECONDS`` to finish."""
         total = Tally()
-        for service, access in run.accesses:
-            if self.ctx.stop.is_set():
-                break
-            total.add(ServicePass(service, access, self.ctx).run())
+
+        def work() -> None:
+            for service, access in run.accesses:
+                if self.ctx.stop.is_set():
+                    break
+                total.add(ServicePass(service, access, self.ctx).run())
+
+        self._supervise(work)
         self.on_cycle(total)
         return total
+
+    def _supervise(self, work: Callable[[], None]) -> None:
+        failure: list[BaseException] = []
+
+        def target() -> None:
+            try:
+                work()
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=target, name="cycle", daemon=True)
+        worker.start()
+        stop_seen: float | None = None
+        while worker.is_alive():
+            worker.join(0.1)
+            if self.ctx.stop.is_set() and worker.is_alive():
+                stop_seen = stop_seen if stop_seen is not None else time.monotonic()
+                if time.monotonic() - stop_seen > STOP_GRACE_SECONDS:
+                    self.abandoned = True
+                    log.warning(
+                        "stopping without waiting for AWS calls still in flight; "
+                        "every stream resumes at its last committed page"
+                    )
+                    return
+        if failure:
+            raise failure[0]
 
     def run_once(self) -> Tally:
         """Run every enabled wodle once, now, whatever its schedule."""
         config = self.config or self.start()
         total = Tally()
         for run in self._runs(config, self.now()):
+            if self.ctx.stop.is_set():
+                break
             total.add(self.run_wodle(run))
         return total
 
@@ -131,6 +171,8 @@ class Daemon:
                 if run.due <= now and not self.ctx.stop.is_set():
                     run.last_start = now
                     self.run_wodle(run)
+                    if self.abandoned:
+                        return
                     run.due = schedule.next_run(run.wodle.schedule, now, self.now())
                     log.debug("wodle at line %d next runs at %s", run.wodle.line, run.due)
             if self.ctx.stop.is_set():
