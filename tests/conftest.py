@@ -277,6 +277,15 @@ class Setup:
         )
 
 
+def start_daemon(setup: Setup, config: Path, stderr: Any = subprocess.PIPE) -> Any:
+    """Start ``aws-wodle run`` (the long-running daemon) as a real process."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "aws_wodle", "run", "--config", str(config),
+         "--queue", setup.sink.path, "--state", setup.state],
+        env=cli_env(), stderr=stderr, text=True,
+    )  # fmt: skip
+
+
 @pytest.fixture
 def setup(tmp_path: Path, sink: Sink, moto: MotoServer) -> Setup:
     return Setup(tmp_path, sink, moto)

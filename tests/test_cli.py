@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import Setup, Sink, cli_env, run_cli, seed, write_config
+from conftest import Setup, Sink, run_cli, seed, start_daemon, write_config
 
 BROKEN = """<ossec_config>
 <wodle name="aws-s3">
@@ -123,11 +123,7 @@ def test_daemon_runs_on_its_interval_and_stops_on_sigterm(setup: Setup) -> None:
     logs = setup.moto.client()
     first = seed(logs, "app", {"s": ["one", "two"]})
     conf = setup.config(setup.service("app"), interval="1s")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aws_wodle", "run", "--config", str(conf),
-         "--queue", setup.sink.path, "--state", setup.state],
-        env=cli_env(), stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = start_daemon(setup, conf)
     try:
         setup.sink.wait_for(2, timeout=20)
         assert setup.sink.messages() == ["one", "two"]
@@ -151,11 +147,7 @@ def test_second_daemon_on_the_same_state_refuses(setup: Setup) -> None:
     """A second collector on a state file in use exits 1 and names the holder's pid."""
     seed(setup.moto.client(), "app", {"s": ["x"]})
     conf = setup.config(setup.service("app"), interval="1h")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aws_wodle", "run", "--config", str(conf),
-         "--queue", setup.sink.path, "--state", setup.state],
-        env=cli_env(), stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc = start_daemon(setup, conf, subprocess.DEVNULL)
     try:
         setup.sink.wait_for(1, timeout=20)
         second = setup.once(conf)
@@ -173,11 +165,7 @@ def test_sighup_reloads_and_keeps_the_old_config_when_the_new_is_bad(setup: Setu
     seed(logs, "app", {"s": ["a"]})
     seed(logs, "second", {"s": ["b"]})
     conf = setup.config(setup.service("app"), interval="1s")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aws_wodle", "run", "--config", str(conf),
-         "--queue", setup.sink.path, "--state", setup.state],
-        env=cli_env(), stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = start_daemon(setup, conf)
     try:
         setup.sink.wait_for(1, timeout=20)
         conf.write_text(BROKEN)
@@ -210,11 +198,7 @@ def test_sigterm_does_not_wait_for_aws_retries(setup: Setup) -> None:
     """SIGTERM ends the daemon within seconds even while calls are stuck retrying."""
     dead = setup.service("app").replace(setup.moto.url, "http://127.0.0.1:9")
     conf = setup.config(dead, interval="1h")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "aws_wodle", "run", "--config", str(conf),
-         "--queue", setup.sink.path, "--state", setup.state],
-        env=cli_env(), stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = start_daemon(setup, conf)
     time.sleep(2)
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)

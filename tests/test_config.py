@@ -7,9 +7,9 @@ import textwrap
 from datetime import datetime, timezone
 from pathlib import Path
 
-import botocore.session
 import pytest
 
+from aws_wodle.cloudwatch import known_regions
 from aws_wodle.config import (
     DEFAULT_INTERVAL_SECONDS,
     MAX_FILE_BYTES,
@@ -24,17 +24,7 @@ from aws_wodle.config import (
 )
 from aws_wodle.errors import ConfigError
 
-
-def _known_regions() -> frozenset[str]:
-    session = botocore.session.get_session()
-    return frozenset(
-        region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("logs", partition)
-    )
-
-
-REGIONS = _known_regions()
+REGIONS = known_regions()
 PATH = "/var/ossec/etc/ossec.conf"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
 

@@ -98,17 +98,19 @@ def _load(path: str) -> Config:
     return config
 
 
-def _print_problems(exc: ConfigError) -> None:
-    for problem in exc.problems:
-        print(problem, file=sys.stderr)
+def _load_or_report(path: str) -> Config | None:
+    """The configuration, or None after printing one ``FILE:LINE: message`` per error."""
+    try:
+        return _load(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return None
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    path = _config_path(args)
-    try:
-        config = _load(path)
-    except ConfigError as exc:
-        _print_problems(exc)
+    config = _load_or_report(_config_path(args))
+    if config is None:
         return EXIT_CONFIG
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -119,10 +121,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     logsetup.setup(args.log_level)
     path = _config_path(args)
-    try:
-        config = _load(path)
-    except ConfigError as exc:
-        _print_problems(exc)
+    config = _load_or_report(path)
+    if config is None:
         return EXIT_CONFIG
     for warning in config.warnings:
         log.warning("%s", warning)
