@@ -29,6 +29,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from .budget import RegionBudget
 from .config import CloudWatchService
 from .errors import (
     AccessDenied,
@@ -46,8 +47,12 @@ T = TypeVar("T")
 EVENTS_PER_PAGE = 10_000
 # DescribeLogStreams returns at most 50 streams a page.
 STREAMS_PER_PAGE = 50
-# Retries for a throttled or failed call, with botocore's jittered exponential backoff.
+# Attempts per call for transient failures (5xx, resets, timeouts, throttles), with
+# botocore's standard retry mode and its jittered exponential backoff.
 MAX_ATTEMPTS = 10
+# Beyond botocore's attempts, a throttled call waits out the region's shared pauses this
+# long in all before it fails (and its group is retried next cycle).
+MAX_THROTTLED_SECONDS = 600.0
 DEFAULT_ROLE_DURATION = 3600
 
 _ACCESS_CODES = {
@@ -159,15 +164,35 @@ class CloudWatchLogs:
     connection pool and retry state are shared too. ``calls`` counts requests by operation.
     """
 
-    def __init__(self, client: Any, region: str) -> None:
+    def __init__(self, client: Any, region: str, budget: RegionBudget | None = None) -> None:
         self._client = client
         self.region = region
+        self.budget = budget
         self.calls: Counter[str] = Counter()
         self._count_lock = threading.Lock()
 
     def _count(self, operation: str) -> None:
         with self._count_lock:
             self.calls[operation] += 1
+
+    def _call(self, operation: str, call: Callable[[], T]) -> T:
+        """Make one call within the region's budget; throttling slows it down, and only
+        ``MAX_THROTTLED_SECONDS`` of throttling in a row makes it fail."""
+        paused = 0.0
+        while True:
+            if self.budget is not None:
+                self.budget.acquire(operation)
+            self._count(operation)
+            try:
+                result = _guard(operation, call)
+            except Throttled:
+                if self.budget is None or paused > MAX_THROTTLED_SECONDS:
+                    raise
+                paused += self.budget.throttled(operation)
+                continue
+            if self.budget is not None:
+                self.budget.succeeded(operation)
+            return result
 
     def streams(self, group: str) -> Iterator[StreamInfo]:
         """Every stream of a group, a DescribeLogStreams page at a time."""
@@ -176,8 +201,7 @@ class CloudWatchLogs:
             kwargs: dict[str, Any] = {"logGroupName": group, "limit": STREAMS_PER_PAGE}
             if token:
                 kwargs["nextToken"] = token
-            self._count("DescribeLogStreams")
-            page = _guard(
+            page = self._call(
                 "DescribeLogStreams",
                 lambda kw=kwargs: self._client.describe_log_streams(**kw),  # type: ignore[misc]
             )
@@ -215,8 +239,7 @@ class CloudWatchLogs:
             kwargs["endTime"] = end_time
         if token:
             kwargs["nextToken"] = token
-        self._count("GetLogEvents")
-        page = _guard("GetLogEvents", lambda: self._client.get_log_events(**kwargs))
+        page = self._call("GetLogEvents", lambda: self._client.get_log_events(**kwargs))
         events = [
             LogEvent(e.get("timestamp", 0), e.get("message", ""), e.get("ingestionTime", 0))
             for e in page.get("events", [])
@@ -225,8 +248,7 @@ class CloudWatchLogs:
 
     def delete(self, group: str, stream: str) -> None:
         """Delete one stream (DeleteLogStream)."""
-        self._count("DeleteLogStream")
-        _guard(
+        self._call(
             "DeleteLogStream",
             lambda: self._client.delete_log_stream(logGroupName=group, logStreamName=stream),
         )
@@ -339,8 +361,9 @@ class AwsAccess:
         """Every CloudWatch Logs region of a partition, as botocore lists them."""
         return sorted(self.session().get_available_regions("logs", partition_name=partition))
 
-    def logs(self, region: str) -> CloudWatchLogs:
-        """The shared CloudWatch Logs reader for one region of these credentials."""
+    def logs(self, region: str, budget: RegionBudget | None = None) -> CloudWatchLogs:
+        """The shared CloudWatch Logs reader for one region of these credentials, drawing
+        on ``budget`` (the account and region's shared request budget)."""
         session = self.session()
         with self._lock:
             client = self._clients.get(region)
@@ -351,7 +374,7 @@ class AwsAccess:
                     endpoint_url=self.service.service_endpoint,
                     config=_client_config(),
                 )
-                client = CloudWatchLogs(raw, region)
+                client = CloudWatchLogs(raw, region, budget)
                 self._clients[region] = client
             return client
 

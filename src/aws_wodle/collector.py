@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from . import cursor
+from .budget import Budgets
 from .cloudwatch import AwsAccess, CloudWatchLogs, EventPage, LogEvent, StreamInfo
 from .config import CloudWatchService, DiscardRule
 from .errors import AccessDenied, AwsError, GroupNotFound, RegionUnavailable, TokenRejected
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 # Regions (and groups) read at once per service: enough to hide request latency, few
 # enough to stay well inside DescribeLogStreams' 5 requests per second.
 MAX_WORKERS = 8
+# Streams of one group read at once: busy groups finish sooner, and every thread still
+# shares the region's one client, its connection pool and its retry rate limiter.
+STREAM_WORKERS = 4
 # A stream written to within this margin is not deleted yet (the `--remove-idle` default).
 DEFAULT_REMOVE_IDLE_SECONDS = 600.0
 
@@ -36,6 +40,7 @@ class Context:
 
     state: StateStore
     forwarder: QueueForwarder
+    budgets: Budgets = field(default_factory=Budgets)
     remove_idle: float = DEFAULT_REMOVE_IDLE_SECONDS
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time
@@ -320,12 +325,30 @@ class ServicePass:
         return tally, True
 
     def _collect_group(self, account: str, region: str, group: str, tally: Tally) -> None:
-        logs = self.access.logs(region)
+        logs = self.access.logs(region, self.ctx.budgets.get(account, region))
         streams = list(logs.streams(group))
         tally.groups += 1
         start = self.start_for(account, region, group)
+        self._forget_vanished(account, region, group, {info.name for info in streams})
+        denied = threading.Event()  # DeleteLogStream refused: do not ask again this pass
+        with ThreadPoolExecutor(max_workers=STREAM_WORKERS, thread_name_prefix="stream") as pool:
+            outcomes = list(
+                pool.map(
+                    lambda info: self._stream(logs, account, group, info, start, denied=denied),
+                    streams,
+                )
+            )
+        problems: list[AwsError] = []
+        for stream_tally, problem in outcomes:
+            tally.add(stream_tally)
+            if problem is not None:
+                problems.append(problem)
+        if problems:
+            raise _group_failure(problems)
+
+    def _forget_vanished(self, account: str, region: str, group: str, listed: set[str]) -> None:
+        """Drop the rows of streams that a complete listing no longer shows."""
         known = self.ctx.state.group_records(account, region, group)
-        listed = {info.name for info in streams}
         for name in sorted(set(known) - listed):
             self.ctx.state.forget(known[name].key)
             log.info(
@@ -335,30 +358,50 @@ class ServicePass:
                 group,
                 name,
             )
-        denied_delete: AccessDenied | None = None
-        for info in streams:
-            if self.ctx.stop.is_set():
-                raise Stopped
-            key = StreamKey(account, region, group, info.name)
-            reader = StreamReader(self.ctx, logs, key, self.service.discard)
-            try:
-                position = reader.collect(info, start, tally)
-            except GroupNotFound:
-                self.ctx.state.forget(key)
-                log.info("%s: stream vanished while being read", reader.where)
-                continue
+
+    def _stream(
+        self,
+        logs: CloudWatchLogs,
+        account: str,
+        group: str,
+        info: StreamInfo,
+        start: int,
+        *,
+        denied: threading.Event,
+    ) -> tuple[Tally, AwsError | None]:
+        """Collect one stream (and remove it when asked); a failure is returned, not raised."""
+        tally = Tally()
+        if self.ctx.stop.is_set():
+            raise Stopped
+        key = StreamKey(account, logs.region, group, info.name)
+        reader = StreamReader(self.ctx, logs, key, self.service.discard)
+        try:
+            position = reader.collect(info, start, tally)
             tally.streams += 1
-            if self.service.remove_log_streams and denied_delete is None:
-                try:
-                    reader.remove_if_idle(info, position, tally)
-                except AccessDenied as exc:
-                    denied_delete = exc
-                except GroupNotFound:
-                    self.ctx.state.forget(key)
-        if denied_delete is not None:
-            raise AccessDenied(
-                f"events collected, streams not removed: {denied_delete} (add "
-                "logs:DeleteLogStream to the policy, or set remove_log_streams to no)",
-                denied_delete.code,
-                denied_delete.operation,
-            )
+            if self.service.remove_log_streams and not denied.is_set():
+                reader.remove_if_idle(info, position, tally)
+        except AccessDenied as exc:
+            if exc.operation == "DeleteLogStream":
+                denied.set()
+            return tally, exc
+        except GroupNotFound:
+            self.ctx.state.forget(key)
+            log.info("%s: stream vanished while being read", reader.where)
+        except AwsError as exc:
+            return tally, exc
+        return tally, None
+
+
+def _group_failure(problems: list[AwsError]) -> AwsError:
+    """One error standing for a group's failed streams, naming a missing permission if any."""
+    denied = next((p for p in problems if isinstance(p, AccessDenied)), None)
+    if denied is not None and denied.operation == "DeleteLogStream":
+        return AccessDenied(
+            f"events collected, streams not removed: {denied} (add logs:DeleteLogStream to "
+            "the policy, or set remove_log_streams to no)",
+            denied.code,
+            denied.operation,
+        )
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more streams)" if len(problems) > 1 else ""
+    return type(first)(f"{first}{more}", first.code, first.operation)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
+import stat
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -226,7 +228,29 @@ def load_config(path: str | os.PathLike[str], known_regions: Collection[str]) ->
     except OSError as error:
         reason = error.strerror or str(error)
         raise ConfigError([ConfigProblem(name, 0, f"cannot read the file: {reason}")]) from None
-    return parse_config(data, name, known_regions)
+    config = parse_config(data, name, known_regions)
+    return _warn_readable_secrets(config, os.stat(name).st_mode)
+
+
+def _warn_readable_secrets(config: Config, mode: int) -> Config:
+    """Add a warning per service holding a secret_key when other users may read the file."""
+    if not mode & stat.S_IROTH:
+        return config
+    extra = [
+        ConfigProblem(
+            config.path,
+            service.line,
+            f"secret_key is in a file that other users can read (mode {stat.S_IMODE(mode):04o});"
+            " restrict it (chmod o-r) or use aws_profile or iam_role_arn",
+        )
+        for wodle in config.wodles
+        for service in wodle.services
+        if service.secret_key
+    ]
+    if not extra:
+        return config
+    warnings = tuple(sorted((*config.warnings, *extra), key=lambda p: p.line))
+    return dataclasses.replace(config, warnings=warnings)
 
 
 def parse_config(data: bytes, path: str, known_regions: Collection[str]) -> Config:

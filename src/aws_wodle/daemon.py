@@ -61,12 +61,32 @@ class Daemon:
 
     def _runs(self, config: Config, now: datetime) -> list[WodleRun]:
         runs = []
+        shared: dict[tuple[str | None, ...], AwsAccess] = {}
         for wodle in config.wodles:
             if wodle.disabled or not wodle.services:
                 continue
-            accesses = [(s, self.make_access(s)) for s in wodle.services]
+            accesses = [(s, self._access(s, shared)) for s in wodle.services]
             runs.append(WodleRun(wodle, accesses, schedule.first_run(wodle.schedule, now)))
         return runs
+
+    def _access(
+        self, service: CloudWatchService, shared: dict[tuple[str | None, ...], AwsAccess]
+    ) -> AwsAccess:
+        """One AwsAccess (so one client and connection pool per region) per distinct set of
+        credentials and endpoints, shared by the wodles and services that use it."""
+        key = (
+            service.aws_profile,
+            service.access_key,
+            service.secret_key,
+            service.iam_role_arn,
+            str(service.iam_role_duration),
+            service.sts_endpoint,
+            service.service_endpoint,
+            ",".join(service.regions),
+        )
+        if key not in shared:
+            shared[key] = self.make_access(service)
+        return shared[key]
 
     def run_wodle(self, run: WodleRun) -> Tally:
         """Collect every service of one wodle, one after another, in a worker thread that a

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import StateError, StateLocked
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
@@ -90,7 +93,6 @@ class StreamRecord:
     events: int = 0
     bytes: int = 0
     last_collected: float | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class StateStore:
@@ -114,27 +116,55 @@ class StateStore:
         if lock:
             self._lock_fd = _take_lock(self.path.with_name(self.path.name + ".lock"))
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-            self._check_version()
+            self._db = self._open_checked()
         except sqlite3.DatabaseError as exc:
             self._release_lock()
             raise StateError(f"state file {self.path} is unusable: {exc}") from exc
+        except StateError:
+            self._release_lock()
+            raise
 
-    def _check_version(self) -> None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            self._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+    def _open_checked(self) -> sqlite3.Connection:
+        """Open the database; a corrupt, truncated or newer file is moved aside first."""
+        try:
+            return self._connect()
+        except (sqlite3.DatabaseError, _NewerSchema) as exc:
+            aside = self._move_aside()
+            log.error(
+                "state file %s cannot be used (%s); moved aside to %s. Collection starts "
+                "again from each service's only_logs_after (or today), not from the beginning",
+                self.path,
+                exc,
+                aside,
             )
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise StateError(
-                f"state file {self.path} has schema version {row[0]}, newer than this "
-                f"aws-wodle's {SCHEMA_VERSION}"
-            )
+        return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA busy_timeout=5000")
+            check = db.execute("PRAGMA quick_check").fetchone()
+            if check is None or check[0] != "ok":
+                raise sqlite3.DatabaseError(f"integrity check failed: {check}")
+            db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a commit is on disk before save() returns, so a position that says
+            # "forwarded" survives a power loss.
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+            _check_version(db, self.path)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _move_aside(self) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.unusable-{stamp}")
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(str(self.path) + suffix)
+            if source.exists():
+                source.replace(Path(str(aside) + suffix))
+        return aside
 
     def close(self) -> None:
         with self._lock:
@@ -258,6 +288,22 @@ class StateStore:
                 "ON CONFLICT (credentials) DO UPDATE SET account = excluded.account",
                 (credentials, account),
             )
+
+
+class _NewerSchema(Exception):
+    """The state file was written by a newer aws-wodle."""
+
+
+def _check_version(db: sqlite3.Connection, path: Path) -> None:
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is None:
+        db.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+        )
+    elif not str(row[0]).isdigit() or int(row[0]) > SCHEMA_VERSION:
+        raise _NewerSchema(
+            f"{path} has schema version {row[0]}, newer than this aws-wodle's {SCHEMA_VERSION}"
+        )
 
 
 _COLUMNS = (
