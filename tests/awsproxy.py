@@ -130,13 +130,13 @@ class AwsProxy:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, *_args: object) -> None:
                 return
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 proxy.handle(self)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 proxy.handle(self)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -197,7 +197,13 @@ class AwsProxy:
                     raise
         handler.send_response(response.status)
         for key, value in response.getheaders():
-            if key.lower() not in {"connection", "transfer-encoding", "content-length", "server", "date"}:
+            if key.lower() not in {
+                "connection",
+                "transfer-encoding",
+                "content-length",
+                "server",
+                "date",
+            }:
                 handler.send_header(key, value)
         handler.send_header("Content-Length", str(len(data)))
         handler.end_headers()
@@ -217,9 +223,15 @@ def _answer_fault(handler: BaseHTTPRequestHandler, fault: Fault) -> None:
         status, body = 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
     elif fault.kind == "reject-token":
         status = 400
-        body = {"__type": "InvalidParameterException", "message": "The specified nextToken is invalid."}
+        body = {
+            "__type": "InvalidParameterException",
+            "message": "The specified nextToken is invalid.",
+        }
     else:
-        status, body = 503, {"__type": "ServiceUnavailableException", "message": "Service unavailable"}
+        status, body = (
+            503,
+            {"__type": "ServiceUnavailableException", "message": "Service unavailable"},
+        )
     data = json.dumps(body).encode()
     handler.send_response(status)
     handler.send_header("Content-Type", "application/x-amz-json-1.1")

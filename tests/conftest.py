@@ -101,6 +101,7 @@ class Sink:
     received: list[bytes] = field(default_factory=list)
     _thread: threading.Thread | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    paused: threading.Event = field(default_factory=threading.Event)
 
     def bind(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -115,6 +116,9 @@ class Sink:
     def _loop(self) -> None:
         assert self.sock is not None
         while not self._stop.is_set():
+            if self.paused.is_set():
+                time.sleep(0.01)
+                continue
             try:
                 self.received.append(self.sock.recv(1 << 20))
             except TimeoutError:
@@ -123,15 +127,25 @@ class Sink:
                 return
 
     def unbind(self) -> None:
-        """Take the socket away, as a stopping manager does."""
+        """Take the socket away, as a stopping manager does, without losing what it holds:
+        the name goes first, then reading is shut (later sends fail with EPIPE), and what is
+        queued is drained before the socket closes."""
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        if self.sock is not None:
+            self.sock.shutdown(socket.SHUT_RD)
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         if self.sock is not None:
+            self.sock.setblocking(False)
+            while True:
+                try:
+                    self.received.append(self.sock.recv(1 << 20))
+                except OSError:
+                    break
             self.sock.close()
             self.sock = None
-        if os.path.exists(self.path):
-            os.unlink(self.path)
 
     def messages(self) -> list[str]:
         """Received payloads without the header, decoded."""
@@ -146,6 +160,11 @@ class Sink:
         deadline = time.monotonic() + timeout
         while len(self.received) < count and time.monotonic() < deadline:
             time.sleep(0.02)
+
+    def lost_and_repeated(self, expected: set[str]) -> tuple[int, int]:
+        """Events of ``expected`` (all distinct) never received, and receptions beyond one."""
+        got = self.messages()
+        return len(expected - set(got)), len(got) - len(set(got))
 
 
 @pytest.fixture
@@ -289,3 +308,50 @@ def start_daemon(setup: Setup, config: Path, stderr: Any = subprocess.PIPE) -> A
 @pytest.fixture
 def setup(tmp_path: Path, sink: Sink, moto: MotoServer) -> Setup:
     return Setup(tmp_path, sink, moto)
+
+
+# "What it survives": each fault test records what it measured; when every one of them ran
+# and passed in a session, the table in README.md is rewritten from these measurements.
+SURVIVAL_ROWS = (
+    "kill -9",
+    "manager away at start",
+    "manager restarts mid-run",
+    "manager queue full",
+    "throttling and failures",
+    "token refused",
+    "token past 24 h",
+    "SIGTERM mid-run",
+    "bad input",
+    "bad state file",
+)
+SURVIVAL: dict[str, tuple[str, str, int, int]] = {}
+
+
+def record_survival(fault: str, how: str, measured: str, lost: int, repeated: int) -> None:
+    """Keep one row of the README's "What it survives" table."""
+    assert fault in SURVIVAL_ROWS, fault
+    SURVIVAL[fault] = (how, measured, lost, repeated)
+
+
+def survival_table() -> str:
+    lines = [
+        "| fault | how the test injects it | what it measured | events lost | events repeated |",
+        "|---|---|---|---|---|",
+    ]
+    for fault in SURVIVAL_ROWS:
+        how, measured, lost, repeated = SURVIVAL[fault]
+        lines.append(f"| {fault} | {how} | {measured} | {lost} | {repeated} |")
+    return "\n".join(lines)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if exitstatus != 0 or set(SURVIVAL) != set(SURVIVAL_ROWS):
+        return
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    begin, end = "<!-- survival:begin -->", "<!-- survival:end -->"
+    if begin not in text or end not in text:
+        return
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{begin}\n{survival_table()}\n{end}{tail}")

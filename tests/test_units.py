@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from aws_wodle import cursor, errors
+from aws_wodle.budget import Budgets, RegionBudget
 from aws_wodle.cloudwatch import EVENTS_PER_PAGE, EventPage, LogEvent, StreamInfo, translate
 from aws_wodle.forward import HEADER, MAX_DATAGRAM, encode_message, frame
 from aws_wodle.state import Position
@@ -144,3 +146,51 @@ def test_every_botocore_error_is_translated(exc: Exception, kind: type[errors.Aw
     assert type(translated) is kind
     if kind is errors.AccessDenied:
         assert "logs:DeleteLogStream" in str(translated)
+
+
+class FakeClock:
+    """A clock that moves only when something sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_a_throttle_pauses_every_caller_of_the_region() -> None:
+    """After a throttle, any call of the account and region waits out the shared pause."""
+    clock = FakeClock()
+    budget = RegionBudget(clock=clock.time, sleep=clock.sleep, rng=random.Random(1))
+    assert budget.acquire("GetLogEvents") == 0
+    pause = budget.throttled("GetLogEvents")
+    assert pause > 0
+    assert budget.acquire("DescribeLogStreams") >= pause
+    assert budget.rate("GetLogEvents") == 5.0
+    second = budget.throttled("GetLogEvents")
+    assert budget.rate("GetLogEvents") == 2.5
+    assert second > pause * 0.5  # the pause grows with a streak of throttles
+    for _ in range(40):
+        budget.succeeded("GetLogEvents")
+    assert budget.rate("GetLogEvents") == 10.0
+
+
+def test_the_bucket_holds_the_configured_rate() -> None:
+    """Calls beyond the rate wait: 30 GetLogEvents at 10/s take about 2 s after the burst."""
+    clock = FakeClock()
+    budget = RegionBudget(clock=clock.time, sleep=clock.sleep)
+    start = clock.now
+    for _ in range(30):
+        budget.acquire("GetLogEvents")
+    assert 1.9 <= clock.now - start <= 2.1
+
+
+def test_budgets_are_shared_per_account_and_region() -> None:
+    """Every wodle of one account and region gets the very same budget."""
+    budgets = Budgets({"GetLogEvents": 3.0})
+    assert budgets.get("1", "us-east-1") is budgets.get("1", "us-east-1")
+    assert budgets.get("1", "us-east-1") is not budgets.get("2", "us-east-1")
+    assert budgets.get("1", "eu-west-1").rate("GetLogEvents") == 3.0

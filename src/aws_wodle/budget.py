@@ -33,6 +33,10 @@ MAX_PAUSE = 20.0
 RECOVERY = 0.05
 
 
+_EPSILON = 1e-9  # float dust must not make a full token look short of one
+_MIN_SLEEP = 0.001
+
+
 @dataclass
 class _Bucket:
     ceiling: float
@@ -80,10 +84,10 @@ class RegionBudget:
                         max(bucket.rate, 1.0), bucket.tokens + (now - bucket.stamp) * bucket.rate
                     )
                     bucket.stamp = now
-                    if bucket.tokens >= 1.0:
+                    if bucket.tokens >= 1.0 - _EPSILON:
                         bucket.tokens -= 1.0
                         return waited
-                    delay = (1.0 - bucket.tokens) / bucket.rate
+                    delay = max(_MIN_SLEEP, (1.0 - bucket.tokens) / bucket.rate)
             self.sleep(delay)
             waited += delay
 

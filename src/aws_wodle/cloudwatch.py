@@ -40,6 +40,7 @@ from .errors import (
     Throttled,
     TokenRejected,
 )
+from .logsetup import add_secrets
 
 T = TypeVar("T")
 
@@ -331,6 +332,7 @@ class AwsAccess:
                 err = translate(exc, "AssumeRole")
                 raise CredentialsError(f"cannot assume role {arn}: {err}") from exc
             creds = answer["Credentials"]
+            add_secrets([creds["SecretAccessKey"], creds["SessionToken"]])
             expiry = creds["Expiration"]
             if isinstance(expiry, datetime):
                 expiry = expiry.astimezone(timezone.utc).isoformat()

@@ -44,6 +44,9 @@ class Context:
     remove_idle: float = DEFAULT_REMOVE_IDLE_SECONDS
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time
+    # Held from a page's first send to its commit: at any moment at most one page has been
+    # forwarded without its position on disk, so a crash repeats at most that page.
+    page_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass
@@ -145,8 +148,9 @@ class StreamReader:
     def _send_and_commit(self, fresh: list[LogEvent], new: Position, tally: Tally) -> None:
         """Forward a page's new events, then (never before) store the position after them."""
         page_tally = Tally()
-        self.ctx.forwarder.send_all(datagrams(fresh, self.discard, self.where, page_tally))
-        self.ctx.state.save(self.key, new, events=page_tally.events, nbytes=page_tally.bytes)
+        with self.ctx.page_lock:
+            self.ctx.forwarder.send_all(datagrams(fresh, self.discard, self.where, page_tally))
+            self.ctx.state.save(self.key, new, events=page_tally.events, nbytes=page_tally.bytes)
         tally.add(page_tally)
 
     def _forward(self, position: Position, info: StreamInfo | None, tally: Tally) -> Position:

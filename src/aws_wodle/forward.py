@@ -29,6 +29,8 @@ _WAIT_ERRNOS = {
     errno.EAGAIN: "EAGAIN",
     errno.ENOTCONN: "ENOTCONN",
     errno.EDESTADDRREQ: "EDESTADDRREQ",
+    errno.EPIPE: "EPIPE",
+    errno.ECONNRESET: "ECONNRESET",
 }
 
 
@@ -60,7 +62,8 @@ class Backoff:
     """Capped exponential waits: ``first`` doubling up to ``cap`` seconds."""
 
     first: float = 0.05
-    cap: float = 5.0
+    # A manager back from a restart gets its events within this long.
+    cap: float = 2.0
 
     def delays(self) -> Iterable[float]:
         delay = self.first
