@@ -275,7 +275,7 @@ def test_sigterm_mid_run_commits_and_repeats_nothing(setup: Setup) -> None:
 def test_bad_input_never_stops_collection(setup: Setup) -> None:
     """Huge, multi-line, NUL, emoji, non-ASCII and lone-surrogate messages all go out."""
     logs = setup.moto.client()
-    huge = "x" * 300_000
+    huge = "x" * (1024 * 1024 - 26)  # CloudWatch counts 26 bytes of overhead per event
     odd = [
         "line one\nline two\r\nline three",
         "nul\x00inside",
@@ -305,7 +305,7 @@ def test_bad_input_never_stops_collection(setup: Setup) -> None:
     record_survival(
         "bad input",
         "messages with newlines, NUL, emoji, other non-ASCII text, an unpaired UTF-16 "
-        "surrogate through the JSON API, and a 300 KB event",
+        "surrogate through the JSON API, and a 1 MB event",
         "all sent in order; the large one cut to 65,535 bytes with a warning naming group, "
         "stream and time",
         6 - len(got),

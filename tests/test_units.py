@@ -21,20 +21,28 @@ def ev(ts: int, message: str = "m") -> LogEvent:
 
 def test_resolve_new_stream_starts_at_only_logs_after() -> None:
     """A stream never seen starts at the configured start, with no backfill."""
-    assert cursor.resolve(None, 1000) == (Position(covered_from=1000), None)
+    assert cursor.resolve(None, 1000) == Position(covered_from=1000)
 
 
 def test_resolve_earlier_start_backfills_the_gap() -> None:
     """only_logs_after moved earlier: the gap up to covered_from is read once."""
     position = Position(covered_from=1000, last_ts=5000)
-    assert cursor.resolve(position, 400) == (position, 1000)
+    opened = cursor.resolve(position, 400)
+    assert (opened.covered_from, opened.gap_from, opened.gap_until) == (400, 400, 1000)
+    assert cursor.gap_request(opened) == cursor.Request(start_time=400, end_time=1000)
+    assert cursor.resolve(opened, 100) == opened  # an open gap is finished first
+    progressed = cursor.advance_gap(opened, [ev(500, "a"), ev(700, "b")])
+    assert cursor.gap_request(progressed) == cursor.Request(
+        start_time=700, end_time=1000, skip=(cursor.digest(ev(700, "b")),)
+    )
+    assert cursor.gap_request(cursor.close_gap(progressed)) is None
 
 
 def test_resolve_later_start_restarts_there() -> None:
     """only_logs_after moved past the newest event forwarded: restart there."""
     position = Position(covered_from=1000, last_ts=5000, token="t", token_start=1000)
-    assert cursor.resolve(position, 6000) == (Position(covered_from=6000), None)
-    assert cursor.resolve(position, 3000) == (position, None)
+    assert cursor.resolve(position, 6000) == Position(covered_from=6000)
+    assert cursor.resolve(position, 3000) == position
 
 
 def test_fresh_token_is_used_with_its_own_start_time() -> None:
@@ -75,7 +83,7 @@ def test_advance_keeps_every_digest_of_the_last_millisecond() -> None:
 
 def test_backfill_leaves_out_events_at_its_end() -> None:
     """A backfill never forwards events at or after covered_from (moto's endTime is inclusive)."""
-    request = cursor.backfill_request(100, 200)
+    request = cursor.Request(start_time=100, end_time=200)
     page = EventPage([ev(150), ev(199), ev(200)], "t")
     assert [e.timestamp for e in cursor.new_events(request, page)] == [150, 199]
 

@@ -126,14 +126,17 @@ class StreamReader:
     def collect(self, info: StreamInfo | None, start: int, tally: Tally) -> Position:
         """Read what is new since the stored position; returns the final position."""
         record = self.ctx.state.get(self.key)
-        position, backfill_end = cursor.resolve(record.position if record else None, start)
-        if record is not None and position is not record.position:
+        previous = record.position if record else None
+        position = cursor.resolve(previous, start)
+        if previous is not None and position.covered_from > previous.covered_from:
             log.info(
                 "%s: only_logs_after moved past what was collected; restarting there", self.where
             )
-        if backfill_end is not None:
-            log.info("%s: only_logs_after moved earlier; collecting the gap once", self.where)
-            position = self._backfill(position, start, backfill_end, info, tally)
+        if position.gap_until is not None:
+            if previous is None or previous.gap_until is None:
+                log.info("%s: only_logs_after moved earlier; collecting the gap once", self.where)
+                self.ctx.state.save(self.key, position, events=0, nbytes=0)
+            position = self._backfill(position, info, tally)
         return self._forward(position, info, tally)
 
     def _read(self, request: cursor.Request) -> EventPage:
@@ -172,33 +175,24 @@ class StreamReader:
                 raise Stopped
             request = cursor.next_request(request, page)
 
-    def _backfill(
-        self, position: Position, start: int, end: int, info: StreamInfo | None, tally: Tally
-    ) -> Position:
-        request = cursor.backfill_request(start, end)
-        while True:
+    def _backfill(self, position: Position, info: StreamInfo | None, tally: Tally) -> Position:
+        """Read the open gap to its end, committing its progress after each page."""
+        request = cursor.gap_request(position)
+        while request is not None:
             page = self._read(request)
             fresh = cursor.new_events(request, page)
-            if fresh:
-                page_tally = Tally()
-                self.ctx.forwarder.send_all(datagrams(fresh, self.discard, self.where, page_tally))
-                tally.add(page_tally)
-            if cursor.at_end(request, page, info, None) or not page.next_token:
+            new = cursor.advance_gap(position, fresh)
+            done = cursor.at_end(request, page, info, None) or not page.next_token
+            if done:
+                new = cursor.close_gap(new)
+            self._send_and_commit(fresh, new, tally)
+            position = new
+            if done:
                 break
             if self.ctx.stop.is_set():
                 raise Stopped
             request = cursor.next_request(request, page)
-        done = Position(
-            covered_from=start,
-            last_ts=position.last_ts,
-            boundary=position.boundary,
-            token=position.token,
-            token_start=position.token_start,
-            token_saved=position.token_saved,
-            last_ingestion=position.last_ingestion,
-        )
-        self.ctx.state.save(self.key, done, events=0, nbytes=0)
-        return done
+        return position
 
     def remove_if_idle(self, info: StreamInfo | None, position: Position, tally: Tally) -> None:
         """Delete the stream when it is idle and a last read finds nothing new."""

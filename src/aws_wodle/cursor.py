@@ -3,7 +3,8 @@
 Pure functions of positions, pages and times; no I/O. The rules:
 
 - A stream never seen starts at the service's start time (``only_logs_after``).
-- ``only_logs_after`` moved earlier than ``covered_from``: the gap before is read once.
+- ``only_logs_after`` moved earlier than ``covered_from``: the gap before is read once,
+  its progress kept like any other position.
 - ``only_logs_after`` moved later than the newest event forwarded: collection restarts there.
 - Resume with GetLogEvents' forward token while it is fresh; past its trusted age (tokens
   expire after 24 h) or when AWS rejects it, re-read from the newest timestamp forwarded and
@@ -34,7 +35,7 @@ def digest(event: LogEvent) -> str:
 class Request:
     """One GetLogEvents request: from ``token`` (with the ``start_time`` it belongs to) or
     from ``start_time`` alone, skipping the ``skip`` digests at ``start_time``; events at or
-    after ``end_time`` are not wanted (used by a backfill)."""
+    after ``end_time`` are not wanted (a gap's end)."""
 
     start_time: int
     token: str | None = None
@@ -42,17 +43,54 @@ class Request:
     skip: tuple[str, ...] = ()
 
 
-def resolve(position: Position | None, start: int) -> tuple[Position, int | None]:
-    """The position to read from, given the configured start time, and the end of a
-    backfill to do first (``None`` when there is none)."""
+def resolve(position: Position | None, start: int) -> Position:
+    """The position to read from, given the configured start time.
+
+    A start earlier than ``covered_from`` opens a gap (a backfill) from there up to the old
+    ``covered_from``, kept in the position so that a crash resumes it where it was; a gap
+    already open is finished first, and a yet earlier start is seen to on a later cycle.
+    """
     if position is None:
-        return Position(covered_from=start), None
+        return Position(covered_from=start)
     newest = position.last_ts if position.last_ts is not None else position.covered_from
     if start > newest:
-        return Position(covered_from=start), None
-    if start < position.covered_from:
-        return position, position.covered_from
-    return position, None
+        return Position(covered_from=start)
+    if start < position.covered_from and position.gap_until is None:
+        return replace(
+            position,
+            covered_from=start,
+            gap_from=start,
+            gap_until=position.covered_from,
+            gap_boundary=(),
+        )
+    return position
+
+
+def gap_request(position: Position) -> Request | None:
+    """The request that continues an open gap, or None when there is none."""
+    if position.gap_until is None or position.gap_from is None:
+        return None
+    return Request(
+        start_time=position.gap_from, end_time=position.gap_until, skip=position.gap_boundary
+    )
+
+
+def advance_gap(position: Position, fresh: Sequence[LogEvent]) -> Position:
+    """The position after ``fresh`` events of the gap were forwarded."""
+    gap_from = position.gap_from
+    boundary = list(position.gap_boundary)
+    for event in fresh:
+        if gap_from is None or event.timestamp > gap_from:
+            gap_from = event.timestamp
+            boundary = [digest(event)]
+        elif event.timestamp == gap_from:
+            boundary.append(digest(event))
+    return replace(position, gap_from=gap_from, gap_boundary=tuple(boundary))
+
+
+def close_gap(position: Position) -> Position:
+    """The position once the gap was read to its end."""
+    return replace(position, gap_from=None, gap_until=None, gap_boundary=())
 
 
 def forward_request(position: Position, now: float) -> Request:
@@ -74,11 +112,6 @@ def timestamp_request(position: Position) -> Request:
     if position.last_ts is None:
         return Request(start_time=position.covered_from)
     return Request(start_time=position.last_ts, skip=position.boundary)
-
-
-def backfill_request(start: int, end: int) -> Request:
-    """The first request of a backfill of the range [start, end)."""
-    return Request(start_time=start, end_time=end)
 
 
 def new_events(request: Request, page: EventPage) -> list[LogEvent]:

@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS streams (
     token_start INTEGER,
     token_saved REAL,
     last_ingestion INTEGER,
+    gap_from INTEGER,
+    gap_until INTEGER,
+    gap_boundary TEXT NOT NULL DEFAULT '[]',
     events INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0,
     last_collected REAL,
@@ -73,6 +76,8 @@ class Position:
     the events forwarded with timestamp ``last_ts`` (with repeats), so that a re-read from
     ``last_ts`` skips exactly those; ``token``: GetLogEvents' forward token, valid only with
     the ``token_start`` it was obtained with, saved at ``token_saved`` (epoch seconds).
+    A backfill in progress (``only_logs_after`` moved earlier) still has to read from
+    ``gap_from`` up to ``gap_until`` (exclusive), skipping ``gap_boundary`` at ``gap_from``.
     """
 
     covered_from: int
@@ -82,6 +87,9 @@ class Position:
     token_start: int | None = None
     token_saved: float | None = None
     last_ingestion: int | None = None
+    gap_from: int | None = None
+    gap_until: int | None = None
+    gap_boundary: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,18 +216,23 @@ class StateStore:
             position.token_start,
             position.token_saved,
             position.last_ingestion,
+            position.gap_from,
+            position.gap_until,
+            json.dumps(list(position.gap_boundary)),
             time.time(),
         )
         with self._lock:
             self._db.execute(
                 "INSERT INTO streams (account, region, log_group, stream, covered_from, last_ts, "
-                "boundary, token, token_start, token_saved, last_ingestion, last_collected, "
-                "events, bytes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "boundary, token, token_start, token_saved, last_ingestion, gap_from, gap_until, "
+                "gap_boundary, last_collected, events, bytes) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (account, region, log_group, stream) DO UPDATE SET "
                 "covered_from = excluded.covered_from, last_ts = excluded.last_ts, "
                 "boundary = excluded.boundary, token = excluded.token, "
                 "token_start = excluded.token_start, token_saved = excluded.token_saved, "
-                "last_ingestion = excluded.last_ingestion, "
+                "last_ingestion = excluded.last_ingestion, gap_from = excluded.gap_from, "
+                "gap_until = excluded.gap_until, gap_boundary = excluded.gap_boundary, "
                 "last_collected = excluded.last_collected, "
                 "events = streams.events + excluded.events, bytes = streams.bytes + excluded.bytes",
                 (key.account, key.region, key.group, key.stream, *values, events, nbytes),
@@ -308,13 +321,19 @@ def _check_version(db: sqlite3.Connection, path: Path) -> None:
 
 _COLUMNS = (
     "account, region, log_group, stream, covered_from, last_ts, boundary, token, token_start, "
-    "token_saved, last_ingestion, events, bytes, last_collected"
+    "token_saved, last_ingestion, gap_from, gap_until, gap_boundary, events, bytes, "
+    "last_collected"
 )
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(str(value))
 
 
 def _record(row: tuple[object, ...]) -> StreamRecord:
     (account, region, group, stream, covered, last_ts, boundary, token, token_start) = row[:9]
-    token_saved, last_ingestion, events, nbytes, last_collected = row[9:]
+    token_saved, last_ingestion, gap_from, gap_until, gap_boundary = row[9:14]
+    events, nbytes, last_collected = row[14:]
     position = Position(
         covered_from=int(str(covered)),
         last_ts=None if last_ts is None else int(str(last_ts)),
@@ -322,7 +341,10 @@ def _record(row: tuple[object, ...]) -> StreamRecord:
         token=None if token is None else str(token),
         token_start=None if token_start is None else int(str(token_start)),
         token_saved=None if token_saved is None else float(str(token_saved)),
-        last_ingestion=None if last_ingestion is None else int(str(last_ingestion)),
+        last_ingestion=_int(last_ingestion),
+        gap_from=_int(gap_from),
+        gap_until=_int(gap_until),
+        gap_boundary=tuple(json.loads(str(gap_boundary))),
     )
     return StreamRecord(
         key=StreamKey(str(account), str(region), str(group), str(stream)),
