@@ -121,3 +121,29 @@ def test_deletion_policy_removes_streams(
     setup.sink.wait_for(2)
     assert sorted(setup.sink.messages()) == ["e1", "e2"]
     assert admin.describe_log_streams(logGroupName="rm-app")["logStreams"] == []
+
+
+def test_filter_denied_falls_back_to_each_stream_and_remembers(
+    iam_setup: tuple[Setup, IamWorld, dict[str, str]],
+) -> None:
+    """Without logs:FilterLogEvents, many small streams are read one by one, with one
+    informative line, and the next run does not ask for FilterLogEvents again."""
+    setup, world, env = iam_setup
+    admin = world.client("admin")
+    seed(admin, "ro-many", {f"s{i:02d}": [f"m{i}"] for i in range(15)})
+    conf = setup.config(setup.service("ro-many", aws_profile="reader"))
+    result = setup.once(conf, env=env)
+    assert result.returncode == 0, result.stderr
+    notes = [
+        line for line in result.stderr.splitlines() if "FilterLogEvents is not allowed" in line
+    ]
+    assert len(notes) == 1
+    assert "ERROR" not in result.stderr
+    setup.sink.wait_for(15)
+    assert sorted(setup.sink.messages()) == sorted(f"m{i}" for i in range(15))
+    seed(admin, "ro-many", {f"t{i:02d}": [f"n{i}"] for i in range(15)})
+    again = setup.once(conf, env=env)
+    assert again.returncode == 0, again.stderr
+    assert "FilterLogEvents" not in again.stderr
+    setup.sink.wait_for(30)
+    assert len(setup.sink.received) == 30

@@ -14,12 +14,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import __version__, logsetup
+from .budget import DEFAULT_RATES, Budgets
 from .cloudwatch import known_regions
-from .collector import DEFAULT_REMOVE_IDLE_SECONDS, Context
 from .config import Config, load_config, summary
 from .daemon import Daemon
 from .errors import ConfigError, StateError, WodleError
 from .forward import QueueForwarder
+from .pipeline import DEFAULT_REMOVE_IDLE_SECONDS, Context
 from .state import StateStore, StreamRecord, read_records
 
 log = logging.getLogger("aws_wodle")
@@ -41,6 +42,20 @@ def _duration(text: str) -> float:
         )
     factor = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
     return float(int(match.group(1)) * factor)
+
+
+def _rate(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    if name not in DEFAULT_RATES:
+        known = ", ".join(sorted(DEFAULT_RATES))
+        raise argparse.ArgumentTypeError(f"unknown operation '{name}' (one of {known})")
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = 0.0
+    if rate <= 0:
+        raise argparse.ArgumentTypeError(f"invalid rate '{value}': a number of requests per second")
+    return name, rate
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,6 +84,17 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_REMOVE_IDLE_SECONDS,
         help="with remove_log_streams, keep a stream written to within this time "
         "(e.g. 10m; 0 turns the margin off; default 10m)",
+    )
+
+    run.add_argument(
+        "--rate",
+        action="append",
+        type=_rate,
+        default=[],
+        metavar="OPERATION=PER_SECOND",
+        help="request rate per account and region for a CloudWatch Logs operation, if the "
+        "account's quotas differ from the defaults (GetLogEvents=10, FilterLogEvents=5, "
+        "DescribeLogStreams=5, DeleteLogStream=5); repeatable",
     )
 
     check = commands.add_parser("check-config", help="validate ossec.conf and summarise it")
@@ -134,7 +160,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     stop = threading.Event()
     forwarder = QueueForwarder(queue, stopping=stop.is_set)
-    ctx = Context(state=state, forwarder=forwarder, remove_idle=args.remove_idle, stop=stop)
+    ctx = Context(
+        state=state,
+        forwarder=forwarder,
+        remove_idle=args.remove_idle,
+        stop=stop,
+        budgets=Budgets(dict(args.rate)),
+    )
     daemon = Daemon(load=lambda: _load(path), ctx=ctx, config=config)
     daemon.install_signals()
     try:

@@ -104,6 +104,22 @@ class LogEvent:
 
 
 @dataclass(frozen=True)
+class GroupEvent:
+    """One event of a FilterLogEvents page, with the stream it belongs to."""
+
+    stream: str
+    event: LogEvent
+
+
+@dataclass(frozen=True)
+class GroupPage:
+    """One FilterLogEvents page (possibly short or empty); no ``next_token`` ends it."""
+
+    events: list[GroupEvent]
+    next_token: str | None
+
+
+@dataclass(frozen=True)
 class EventPage:
     """One GetLogEvents page: its events, oldest first, and the token that continues it."""
 
@@ -246,6 +262,30 @@ class CloudWatchLogs:
             for e in page.get("events", [])
         ]
         return EventPage(events, page.get("nextForwardToken") or token or "")
+
+    def filter(
+        self, group: str, streams: list[str], *, start_time: int, token: str | None = None
+    ) -> GroupPage:
+        """One FilterLogEvents page over up to 100 named streams of a group, from
+        ``start_time``, interleaved by event time."""
+        kwargs: dict[str, Any] = {
+            "logGroupName": group,
+            "logStreamNames": streams,
+            "startTime": start_time,
+            "limit": EVENTS_PER_PAGE,
+            "interleaved": True,
+        }
+        if token:
+            kwargs["nextToken"] = token
+        page = self._call("FilterLogEvents", lambda: self._client.filter_log_events(**kwargs))
+        events = [
+            GroupEvent(
+                e.get("logStreamName", ""),
+                LogEvent(e.get("timestamp", 0), e.get("message", ""), e.get("ingestionTime", 0)),
+            )
+            for e in page.get("events", [])
+        ]
+        return GroupPage(events, page.get("nextToken") or None)
 
     def delete(self, group: str, stream: str) -> None:
         """Delete one stream (DeleteLogStream)."""

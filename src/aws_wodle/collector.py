@@ -1,22 +1,21 @@
-"""One pass over one configured service: discover streams, read, forward, commit, delete."""
+"""One pass over one configured service: discover streams, plan reads, collect, delete."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 
 from . import cursor
-from .budget import Budgets
-from .cloudwatch import AwsAccess, CloudWatchLogs, EventPage, LogEvent, StreamInfo
-from .config import CloudWatchService, DiscardRule
-from .errors import AccessDenied, AwsError, GroupNotFound, RegionUnavailable, TokenRejected
-from .forward import QueueForwarder, frame
-from .state import Position, StateStore, StreamKey
+from .cloudwatch import AwsAccess, CloudWatchLogs, StreamInfo
+from .config import CloudWatchService
+from .errors import AccessDenied, AwsError, GroupNotFound, RegionUnavailable
+from .groupread import FILTER_MIN_STREAMS, GroupReader
+from .pipeline import Context, Stopped, Tally, today_start
+from .state import Position, StreamKey, StreamRecord
+from .streams import StreamReader
 
 log = logging.getLogger(__name__)
 
@@ -24,206 +23,8 @@ log = logging.getLogger(__name__)
 # enough to stay well inside DescribeLogStreams' 5 requests per second.
 MAX_WORKERS = 8
 # Streams of one group read at once: busy groups finish sooner, and every thread still
-# shares the region's one client, its connection pool and its retry rate limiter.
+# shares the region's one client, its connection pool and its request budget.
 STREAM_WORKERS = 4
-# A stream written to within this margin is not deleted yet (the `--remove-idle` default).
-DEFAULT_REMOVE_IDLE_SECONDS = 600.0
-
-
-class Stopped(Exception):
-    """A stop was requested; the page in hand was committed."""
-
-
-@dataclass
-class Context:
-    """What a pass needs from outside: the state, the socket, the clock and a stop flag."""
-
-    state: StateStore
-    forwarder: QueueForwarder
-    budgets: Budgets = field(default_factory=Budgets)
-    remove_idle: float = DEFAULT_REMOVE_IDLE_SECONDS
-    stop: threading.Event = field(default_factory=threading.Event)
-    clock: Callable[[], float] = time.time
-    # Held from a page's first send to its commit: at any moment at most one page has been
-    # forwarded without its position on disk, so a crash repeats at most that page.
-    page_lock: threading.Lock = field(default_factory=threading.Lock)
-
-
-@dataclass
-class Tally:
-    """What a pass did, added up over streams, groups and regions."""
-
-    events: int = 0
-    bytes: int = 0
-    discarded: int = 0
-    truncated: int = 0
-    streams: int = 0
-    deleted: int = 0
-    groups: int = 0
-    failures: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, other: Tally) -> None:
-        with self._lock:
-            self.events += other.events
-            self.bytes += other.bytes
-            self.discarded += other.discarded
-            self.truncated += other.truncated
-            self.streams += other.streams
-            self.deleted += other.deleted
-            self.groups += other.groups
-            self.failures.extend(other.failures)
-
-
-def today_start(now: float) -> int:
-    """00:00 UTC of the day of ``now``, in ms: the start when only_logs_after is not set."""
-    day = datetime.fromtimestamp(now, tz=timezone.utc).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    return int(day.timestamp() * 1000)
-
-
-def datagrams(
-    events: list[LogEvent], discard: DiscardRule | None, where: str, tally: Tally
-) -> Iterator[bytes]:
-    """The datagrams for the events that the discard rule keeps, in order."""
-    for event in events:
-        if discard is not None and discard.discards(event.message):
-            tally.discarded += 1
-            continue
-        data, truncated = frame(event.message)
-        if truncated:
-            tally.truncated += 1
-            stamp = datetime.fromtimestamp(event.timestamp / 1000, tz=timezone.utc)
-            log.warning(
-                "event of %s at %s is %d bytes; sent truncated to the manager's limit of %d",
-                where,
-                stamp.isoformat(timespec="milliseconds"),
-                len(event.message.encode("utf-8", "surrogatepass")),
-                len(data),
-            )
-        tally.events += 1
-        tally.bytes += len(data)
-        yield data
-
-
-class StreamReader:
-    """Reads one stream from its stored position to its end, a committed page at a time."""
-
-    def __init__(
-        self,
-        ctx: Context,
-        logs: CloudWatchLogs,
-        key: StreamKey,
-        discard: DiscardRule | None,
-    ) -> None:
-        self.ctx = ctx
-        self.logs = logs
-        self.key = key
-        self.discard = discard
-        self.where = f"group {key.group} stream {key.stream} ({key.account}, {key.region})"
-
-    def collect(self, info: StreamInfo | None, start: int, tally: Tally) -> Position:
-        """Read what is new since the stored position; returns the final position."""
-        record = self.ctx.state.get(self.key)
-        previous = record.position if record else None
-        position = cursor.resolve(previous, start)
-        if previous is not None and position.covered_from > previous.covered_from:
-            log.info(
-                "%s: only_logs_after moved past what was collected; restarting there", self.where
-            )
-        if position.gap_until is not None:
-            if previous is None or previous.gap_until is None:
-                log.info("%s: only_logs_after moved earlier; collecting the gap once", self.where)
-                self.ctx.state.save(self.key, position, events=0, nbytes=0)
-            position = self._backfill(position, info, tally)
-        return self._forward(position, info, tally)
-
-    def _read(self, request: cursor.Request) -> EventPage:
-        return self.logs.read(
-            self.key.group,
-            self.key.stream,
-            start_time=request.start_time,
-            end_time=request.end_time,
-            token=request.token,
-        )
-
-    def _send_and_commit(self, fresh: list[LogEvent], new: Position, tally: Tally) -> None:
-        """Forward a page's new events, then (never before) store the position after them."""
-        page_tally = Tally()
-        with self.ctx.page_lock:
-            self.ctx.forwarder.send_all(datagrams(fresh, self.discard, self.where, page_tally))
-            self.ctx.state.save(self.key, new, events=page_tally.events, nbytes=page_tally.bytes)
-        tally.add(page_tally)
-
-    def _forward(self, position: Position, info: StreamInfo | None, tally: Tally) -> Position:
-        request = cursor.forward_request(position, self.ctx.clock())
-        while True:
-            try:
-                page = self._read(request)
-            except TokenRejected:
-                log.info("%s: stored token refused; resuming from the last timestamp", self.where)
-                request = cursor.timestamp_request(position)
-                page = self._read(request)
-            fresh = cursor.new_events(request, page)
-            new = cursor.advance(position, request, page, fresh, self.ctx.clock())
-            self._send_and_commit(fresh, new, tally)
-            position = new
-            if cursor.at_end(request, page, info, position.last_ts):
-                return position
-            if self.ctx.stop.is_set():
-                raise Stopped
-            request = cursor.next_request(request, page)
-
-    def _backfill(self, position: Position, info: StreamInfo | None, tally: Tally) -> Position:
-        """Read the open gap to its end, committing its progress after each page."""
-        request = cursor.gap_request(position)
-        while request is not None:
-            page = self._read(request)
-            fresh = cursor.new_events(request, page)
-            new = cursor.advance_gap(position, fresh)
-            done = cursor.at_end(request, page, info, None) or not page.next_token
-            if done:
-                new = cursor.close_gap(new)
-            self._send_and_commit(fresh, new, tally)
-            position = new
-            if done:
-                break
-            if self.ctx.stop.is_set():
-                raise Stopped
-            request = cursor.next_request(request, page)
-        return position
-
-    def remove_if_idle(self, info: StreamInfo | None, position: Position, tally: Tally) -> None:
-        """Delete the stream when it is idle and a last read finds nothing new."""
-        now_ms = int(self.ctx.clock() * 1000)
-        latest = max(
-            (
-                t
-                for t in (
-                    info.last_ingestion if info else None,
-                    info.last_event if info else None,
-                    position.last_ingestion,
-                )
-                if t is not None
-            ),
-            default=None,
-        )
-        if latest is not None and now_ms - latest < self.ctx.remove_idle * 1000:
-            log.debug("%s: written to within --remove-idle; kept for now", self.where)
-            return
-        request = cursor.forward_request(position, self.ctx.clock())
-        page = self._read(request)
-        fresh = cursor.new_events(request, page)
-        if fresh:
-            new = cursor.advance(position, request, page, fresh, self.ctx.clock())
-            self._send_and_commit(fresh, new, tally)
-            log.info("%s: new events arrived before deletion; kept for now", self.where)
-            return
-        self.logs.delete(self.key.group, self.key.stream)
-        self.ctx.state.forget(self.key)
-        tally.deleted += 1
-        log.info("%s: deleted after every event was forwarded", self.where)
 
 
 class ServicePass:
@@ -287,13 +88,14 @@ class ServicePass:
                     tally.failures.append(message)
                     log.error("%s", message)
         log.info(
-            "service at line %d, account %s: %d events, %d bytes, %d streams in %d groups, "
-            "%d discarded, %d deleted, %d failures, %.2f s",
+            "service at line %d, account %s: %d events, %d bytes, %d streams read and %d "
+            "unchanged in %d groups, %d discarded, %d deleted, %d failures, %.2f s",
             self.service.line,
             account,
             tally.events,
             tally.bytes,
             tally.streams,
+            tally.skipped,
             tally.groups,
             tally.discarded,
             tally.deleted,
@@ -327,26 +129,156 @@ class ServicePass:
         streams = list(logs.streams(group))
         tally.groups += 1
         start = self.start_for(account, region, group)
-        self._forget_vanished(account, region, group, {info.name for info in streams})
-        denied = threading.Event()  # DeleteLogStream refused: do not ask again this pass
-        with ThreadPoolExecutor(max_workers=STREAM_WORKERS, thread_name_prefix="stream") as pool:
-            outcomes = list(
-                pool.map(
-                    lambda info: self._stream(logs, account, group, info, start, denied=denied),
-                    streams,
+        known = self.ctx.state.group_records(account, region, group)
+        self._forget_vanished(account, region, group, known, {info.name for info in streams})
+        positions = {name: record.position for name, record in known.items()}
+        now = self.ctx.clock()
+        due = [i for i in streams if cursor.needs_read(positions.get(i.name), i, start, now)]
+        tally.skipped += len(streams) - len(due)
+        together, alone = self._plan(account, region, group, due, positions=positions, start=start)
+        if together:
+            reader = GroupReader(self.ctx, logs, account, group, self.service.discard)
+            resolved = {i.name: cursor.resolve(positions.get(i.name), start) for i in together}
+            try:
+                reader.collect(together, resolved, tally)
+            except AccessDenied as exc:
+                if exc.operation != "FilterLogEvents":
+                    raise
+                self.ctx.state.deny_filter(account, region, group)
+                log.info(
+                    "account %s, region %s, group %s: FilterLogEvents is not allowed; reading "
+                    "each stream with GetLogEvents from now on",
+                    account,
+                    region,
+                    group,
                 )
+                alone = together + alone
+        problems = self._each(
+            alone, lambda info, t: self._read_one(logs, account, group, info, t, start=start), tally
+        )
+        if self.service.remove_log_streams and not problems:
+            denied = threading.Event()  # DeleteLogStream refused: do not ask again this pass
+            problems = self._each(
+                streams,
+                lambda info, t: self._remove_one(logs, account, group, info, t, denied=denied),
+                tally,
             )
-        problems: list[AwsError] = []
-        for stream_tally, problem in outcomes:
-            tally.add(stream_tally)
-            if problem is not None:
-                problems.append(problem)
         if problems:
             raise _group_failure(problems)
 
-    def _forget_vanished(self, account: str, region: str, group: str, listed: set[str]) -> None:
+    def _plan(
+        self,
+        account: str,
+        region: str,
+        group: str,
+        due: list[StreamInfo],
+        *,
+        positions: dict[str, Position],
+        start: int,
+    ) -> tuple[list[StreamInfo], list[StreamInfo]]:
+        """Split the streams to read into those read together (FilterLogEvents) and those
+        read one by one (GetLogEvents): streams with a live token or an open gap go alone;
+        the others go together when there are enough of them and the account allows it."""
+        now = self.ctx.clock()
+        candidates: list[StreamInfo] = []
+        alone: list[StreamInfo] = []
+        for info in due:
+            position = cursor.resolve(positions.get(info.name), start)
+            if position.gap_until is None and not cursor.has_fresh_token(position, now):
+                candidates.append(info)
+            else:
+                alone.append(info)
+        if len(candidates) < FILTER_MIN_STREAMS or self.ctx.state.filter_denied(
+            account, region, group
+        ):
+            return [], due
+        return candidates, alone
+
+    def _each(
+        self,
+        streams: list[StreamInfo],
+        work: Callable[[StreamInfo, Tally], None],
+        tally: Tally,
+    ) -> list[AwsError]:
+        """Run ``work`` on every stream, a few at once; returns the failures."""
+
+        def one(info: StreamInfo) -> tuple[Tally, AwsError | None]:
+            part = Tally()
+            if self.ctx.stop.is_set():
+                raise Stopped
+            try:
+                work(info, part)
+            except AwsError as exc:
+                return part, exc
+            return part, None
+
+        problems: list[AwsError] = []
+        with ThreadPoolExecutor(max_workers=STREAM_WORKERS, thread_name_prefix="stream") as pool:
+            for part, problem in pool.map(one, streams):
+                tally.add(part)
+                if problem is not None:
+                    problems.append(problem)
+        return problems
+
+    def _read_one(
+        self,
+        logs: CloudWatchLogs,
+        account: str,
+        group: str,
+        info: StreamInfo,
+        tally: Tally,
+        *,
+        start: int,
+    ) -> None:
+        """Read one stream to its end with GetLogEvents."""
+        key = StreamKey(account, logs.region, group, info.name)
+        reader = StreamReader(self.ctx, logs, key, self.service.discard)
+        try:
+            position = reader.collect(info, start, tally)
+        except GroupNotFound:
+            self.ctx.state.forget(key)
+            log.info("%s: stream vanished while being read", reader.where)
+            return
+        done = cursor.checked(position, info, self.ctx.clock())
+        self.ctx.state.save(key, done, events=0, nbytes=0)
+        tally.streams += 1
+
+    def _remove_one(
+        self,
+        logs: CloudWatchLogs,
+        account: str,
+        group: str,
+        info: StreamInfo,
+        tally: Tally,
+        *,
+        denied: threading.Event,
+    ) -> None:
+        """Delete one collected stream when it is idle and a last read finds nothing new."""
+        if denied.is_set():
+            return
+        key = StreamKey(account, logs.region, group, info.name)
+        record = self.ctx.state.get(key)
+        if record is None:
+            return
+        reader = StreamReader(self.ctx, logs, key, self.service.discard)
+        try:
+            reader.remove_if_idle(info, record.position, tally)
+        except AccessDenied as exc:
+            if exc.operation == "DeleteLogStream":
+                denied.set()
+            raise
+        except GroupNotFound:
+            self.ctx.state.forget(key)
+
+    def _forget_vanished(
+        self,
+        account: str,
+        region: str,
+        group: str,
+        known: dict[str, StreamRecord],
+        listed: set[str],
+    ) -> None:
         """Drop the rows of streams that a complete listing no longer shows."""
-        known = self.ctx.state.group_records(account, region, group)
         for name in sorted(set(known) - listed):
             self.ctx.state.forget(known[name].key)
             log.info(
@@ -356,38 +288,6 @@ class ServicePass:
                 group,
                 name,
             )
-
-    def _stream(
-        self,
-        logs: CloudWatchLogs,
-        account: str,
-        group: str,
-        info: StreamInfo,
-        start: int,
-        *,
-        denied: threading.Event,
-    ) -> tuple[Tally, AwsError | None]:
-        """Collect one stream (and remove it when asked); a failure is returned, not raised."""
-        tally = Tally()
-        if self.ctx.stop.is_set():
-            raise Stopped
-        key = StreamKey(account, logs.region, group, info.name)
-        reader = StreamReader(self.ctx, logs, key, self.service.discard)
-        try:
-            position = reader.collect(info, start, tally)
-            tally.streams += 1
-            if self.service.remove_log_streams and not denied.is_set():
-                reader.remove_if_idle(info, position, tally)
-        except AccessDenied as exc:
-            if exc.operation == "DeleteLogStream":
-                denied.set()
-            return tally, exc
-        except GroupNotFound:
-            self.ctx.state.forget(key)
-            log.info("%s: stream vanished while being read", reader.where)
-        except AwsError as exc:
-            return tally, exc
-        return tally, None
 
 
 def _group_failure(problems: list[AwsError]) -> AwsError:

@@ -23,6 +23,10 @@ from .state import Position
 
 # AWS expires a forward token after 24 hours; trust it for 23 to keep a margin.
 TOKEN_TRUST_SECONDS = 23 * 3600
+# DescribeLogStreams' lastIngestionTime is updated "typically within an hour": a stream it
+# shows unchanged is still read at least this often, so a stale field delays an event by at
+# most this long and never loses it.
+FULL_READ_SECONDS = 3600.0
 
 
 def digest(event: LogEvent) -> str:
@@ -135,6 +139,16 @@ def advance(
     position: Position, request: Request, page: EventPage, fresh: Sequence[LogEvent], now: float
 ) -> Position:
     """The position after ``fresh`` (the new events of ``page``) were forwarded."""
+    return replace(
+        advance_events(position, fresh),
+        token=page.next_token or None,
+        token_start=request.start_time,
+        token_saved=now,
+    )
+
+
+def advance_events(position: Position, fresh: Sequence[LogEvent]) -> Position:
+    """The newest timestamp, its boundary and the newest ingestion after ``fresh``."""
     last_ts = position.last_ts
     boundary = list(position.boundary)
     last_ingestion = position.last_ingestion
@@ -147,14 +161,72 @@ def advance(
         if last_ingestion is None or event.ingestion_time > last_ingestion:
             last_ingestion = event.ingestion_time
     return replace(
-        position,
-        last_ts=last_ts,
-        boundary=tuple(boundary),
-        token=page.next_token or None,
-        token_start=request.start_time,
-        token_saved=now,
-        last_ingestion=last_ingestion,
+        position, last_ts=last_ts, boundary=tuple(boundary), last_ingestion=last_ingestion
     )
+
+
+def has_fresh_token(position: Position, now: float) -> bool:
+    """Whether the position resumes with a token rather than a timestamp."""
+    return forward_request(position, now).token is not None
+
+
+def needs_read(position: Position | None, info: StreamInfo, start: int, now: float) -> bool:
+    """Whether a stream must be read this cycle, from what DescribeLogStreams shows.
+
+    Unchanged streams are skipped: ``lastIngestionTime`` no newer than when the stream was
+    last read to its end. New streams, open gaps, a moved ``only_logs_after`` and streams
+    not read for ``FULL_READ_SECONDS`` are always read.
+    """
+    if position is None or resolve(position, start) != position:
+        return True
+    if position.gap_until is not None:
+        return True
+    if position.last_read is None or now - position.last_read >= FULL_READ_SECONDS:
+        return True
+    if info.last_ingestion is None:
+        return False
+    return position.checked_ingestion is None or info.last_ingestion > position.checked_ingestion
+
+
+def checked(position: Position, info: StreamInfo | None, now: float) -> Position:
+    """The position of a stream just read to its end, as DescribeLogStreams showed it."""
+    seen = info.last_ingestion if info is not None else None
+    return replace(position, checked_ingestion=seen, last_read=now)
+
+
+class GroupFilter:
+    """Decides, event by event, which events of a FilterLogEvents read are new, keeping
+    each stream's timestamp position (newest timestamp and its boundary) as it goes."""
+
+    def __init__(self, positions: dict[str, Position]) -> None:
+        self.positions = dict(positions)
+        self._skip = {name: Counter(p.boundary) for name, p in positions.items()}
+
+    def start_time(self) -> int:
+        """The earliest time any of the streams still needs."""
+        return min(
+            p.last_ts if p.last_ts is not None else p.covered_from for p in self.positions.values()
+        )
+
+    def accept(self, stream: str, event: LogEvent) -> bool:
+        """Whether ``event`` of ``stream`` is new; if so the stream's position moves past it."""
+        position = self.positions.get(stream)
+        if position is None or event.timestamp < position.covered_from:
+            return False
+        if position.last_ts is not None:
+            if event.timestamp < position.last_ts:
+                return False
+            if event.timestamp == position.last_ts:
+                skip = self._skip[stream]
+                mark = digest(event)
+                if skip[mark] > 0:
+                    skip[mark] -= 1
+                    return False
+        moved = advance_events(position, [event])
+        if moved.last_ts != position.last_ts:
+            self._skip[stream] = Counter()
+        self.positions[stream] = replace(moved, token=None, token_start=None, token_saved=None)
+        return True
 
 
 def next_request(request: Request, page: EventPage) -> Request:

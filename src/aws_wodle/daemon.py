@@ -13,9 +13,10 @@ from types import FrameType
 
 from . import schedule
 from .cloudwatch import AwsAccess
-from .collector import Context, ServicePass, Tally
+from .collector import ServicePass
 from .config import CloudWatchService, Config, Wodle
 from .errors import ConfigError
+from .pipeline import Context, Tally
 
 log = logging.getLogger(__name__)
 

@@ -38,6 +38,8 @@ CREATE TABLE IF NOT EXISTS streams (
     gap_from INTEGER,
     gap_until INTEGER,
     gap_boundary TEXT NOT NULL DEFAULT '[]',
+    checked_ingestion INTEGER,
+    last_read REAL,
     events INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0,
     last_collected REAL,
@@ -48,6 +50,12 @@ CREATE TABLE IF NOT EXISTS groups (
     region TEXT NOT NULL,
     log_group TEXT NOT NULL,
     default_start INTEGER NOT NULL,
+    PRIMARY KEY (account, region, log_group)
+);
+CREATE TABLE IF NOT EXISTS filter_denied (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    log_group TEXT NOT NULL,
     PRIMARY KEY (account, region, log_group)
 );
 CREATE TABLE IF NOT EXISTS identities (
@@ -78,6 +86,8 @@ class Position:
     the ``token_start`` it was obtained with, saved at ``token_saved`` (epoch seconds).
     A backfill in progress (``only_logs_after`` moved earlier) still has to read from
     ``gap_from`` up to ``gap_until`` (exclusive), skipping ``gap_boundary`` at ``gap_from``.
+    ``checked_ingestion`` is the stream's ``lastIngestionTime`` as DescribeLogStreams gave
+    it when the stream was last read to its end, at ``last_read`` (epoch seconds).
     """
 
     covered_from: int
@@ -90,6 +100,8 @@ class Position:
     gap_from: int | None = None
     gap_until: int | None = None
     gap_boundary: tuple[str, ...] = ()
+    checked_ingestion: int | None = None
+    last_read: float | None = None
 
 
 @dataclass(frozen=True)
@@ -208,35 +220,43 @@ class StateStore:
 
     def save(self, key: StreamKey, position: Position, *, events: int, nbytes: int) -> None:
         """Store a stream's new position and add to its counters, committed before returning."""
-        values = (
-            position.covered_from,
-            position.last_ts,
-            json.dumps(list(position.boundary)),
-            position.token,
-            position.token_start,
-            position.token_saved,
-            position.last_ingestion,
-            position.gap_from,
-            position.gap_until,
-            json.dumps(list(position.gap_boundary)),
-            time.time(),
-        )
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO streams (account, region, log_group, stream, covered_from, last_ts, "
-                "boundary, token, token_start, token_saved, last_ingestion, gap_from, gap_until, "
-                "gap_boundary, last_collected, events, bytes) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (account, region, log_group, stream) DO UPDATE SET "
-                "covered_from = excluded.covered_from, last_ts = excluded.last_ts, "
-                "boundary = excluded.boundary, token = excluded.token, "
-                "token_start = excluded.token_start, token_saved = excluded.token_saved, "
-                "last_ingestion = excluded.last_ingestion, gap_from = excluded.gap_from, "
-                "gap_until = excluded.gap_until, gap_boundary = excluded.gap_boundary, "
-                "last_collected = excluded.last_collected, "
-                "events = streams.events + excluded.events, bytes = streams.bytes + excluded.bytes",
-                (key.account, key.region, key.group, key.stream, *values, events, nbytes),
+        self.save_many([(key, position, events, nbytes)])
+
+    def save_many(self, rows: list[tuple[StreamKey, Position, int, int]]) -> None:
+        """Store several streams' positions (key, position, events, bytes) in one commit."""
+        now = time.time()
+        values = [
+            (
+                key.account,
+                key.region,
+                key.group,
+                key.stream,
+                p.covered_from,
+                p.last_ts,
+                json.dumps(list(p.boundary)),
+                p.token,
+                p.token_start,
+                p.token_saved,
+                p.last_ingestion,
+                p.gap_from,
+                p.gap_until,
+                json.dumps(list(p.gap_boundary)),
+                p.checked_ingestion,
+                p.last_read,
+                now,
+                events,
+                nbytes,
             )
+            for key, p, events, nbytes in rows
+        ]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(_UPSERT, values)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def touch(self, key: StreamKey) -> None:
         """Record a successful read that found nothing new."""
@@ -286,6 +306,22 @@ class StateStore:
             ).fetchone()
         return int(row[0])
 
+    def filter_denied(self, account: str, region: str, group: str) -> bool:
+        """Whether FilterLogEvents was refused for this group (per-stream reads then)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM filter_denied WHERE account = ? AND region = ? AND log_group = ?",
+                (account, region, group),
+            ).fetchone()
+        return row is not None
+
+    def deny_filter(self, account: str, region: str, group: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO filter_denied (account, region, log_group) VALUES (?, ?, ?)",
+                (account, region, group),
+            )
+
     def remembered_account(self, credentials: str) -> str | None:
         """The account id last resolved for a credentials label, if any."""
         with self._lock:
@@ -319,10 +355,26 @@ def _check_version(db: sqlite3.Connection, path: Path) -> None:
         )
 
 
+_UPSERT = (
+    "INSERT INTO streams (account, region, log_group, stream, covered_from, last_ts, "
+    "boundary, token, token_start, token_saved, last_ingestion, gap_from, gap_until, "
+    "gap_boundary, checked_ingestion, last_read, last_collected, events, bytes) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (account, region, log_group, stream) DO UPDATE SET "
+    "covered_from = excluded.covered_from, last_ts = excluded.last_ts, "
+    "boundary = excluded.boundary, token = excluded.token, "
+    "token_start = excluded.token_start, token_saved = excluded.token_saved, "
+    "last_ingestion = excluded.last_ingestion, gap_from = excluded.gap_from, "
+    "gap_until = excluded.gap_until, gap_boundary = excluded.gap_boundary, "
+    "checked_ingestion = excluded.checked_ingestion, last_read = excluded.last_read, "
+    "last_collected = excluded.last_collected, "
+    "events = streams.events + excluded.events, bytes = streams.bytes + excluded.bytes"
+)
+
 _COLUMNS = (
     "account, region, log_group, stream, covered_from, last_ts, boundary, token, token_start, "
-    "token_saved, last_ingestion, gap_from, gap_until, gap_boundary, events, bytes, "
-    "last_collected"
+    "token_saved, last_ingestion, gap_from, gap_until, gap_boundary, checked_ingestion, "
+    "last_read, events, bytes, last_collected"
 )
 
 
@@ -333,7 +385,7 @@ def _int(value: object) -> int | None:
 def _record(row: tuple[object, ...]) -> StreamRecord:
     (account, region, group, stream, covered, last_ts, boundary, token, token_start) = row[:9]
     token_saved, last_ingestion, gap_from, gap_until, gap_boundary = row[9:14]
-    events, nbytes, last_collected = row[14:]
+    checked_ingestion, last_read, events, nbytes, last_collected = row[14:]
     position = Position(
         covered_from=int(str(covered)),
         last_ts=None if last_ts is None else int(str(last_ts)),
@@ -345,6 +397,8 @@ def _record(row: tuple[object, ...]) -> StreamRecord:
         gap_from=_int(gap_from),
         gap_until=_int(gap_until),
         gap_boundary=tuple(json.loads(str(gap_boundary))),
+        checked_ingestion=_int(checked_ingestion),
+        last_read=None if last_read is None else float(str(last_read)),
     )
     return StreamRecord(
         key=StreamKey(str(account), str(region), str(group), str(stream)),

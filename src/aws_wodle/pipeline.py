@@ -1,0 +1,100 @@
+"""What every reader shares: the context handed down, the tally, and event framing."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from .budget import Budgets
+from .cloudwatch import LogEvent
+from .config import DiscardRule
+from .forward import QueueForwarder, frame
+from .state import StateStore
+
+log = logging.getLogger(__name__)
+
+# A stream written to within this margin is not deleted yet (the `--remove-idle` default).
+DEFAULT_REMOVE_IDLE_SECONDS = 600.0
+
+
+class Stopped(Exception):
+    """A stop was requested; the page in hand was committed."""
+
+
+@dataclass
+class Context:
+    """What a pass needs from outside: the state, the socket, the clock and a stop flag."""
+
+    state: StateStore
+    forwarder: QueueForwarder
+    budgets: Budgets = field(default_factory=Budgets)
+    remove_idle: float = DEFAULT_REMOVE_IDLE_SECONDS
+    stop: threading.Event = field(default_factory=threading.Event)
+    clock: Callable[[], float] = time.time
+    # Held from a page's first send to its commit: at any moment at most one page has been
+    # forwarded without its position on disk, so a crash repeats at most that page.
+    page_lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class Tally:
+    """What a pass did, added up over streams, groups and regions."""
+
+    events: int = 0
+    bytes: int = 0
+    discarded: int = 0
+    truncated: int = 0
+    streams: int = 0
+    skipped: int = 0
+    deleted: int = 0
+    groups: int = 0
+    failures: list[str] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, other: Tally) -> None:
+        with self._lock:
+            self.events += other.events
+            self.bytes += other.bytes
+            self.discarded += other.discarded
+            self.truncated += other.truncated
+            self.streams += other.streams
+            self.skipped += other.skipped
+            self.deleted += other.deleted
+            self.groups += other.groups
+            self.failures.extend(other.failures)
+
+
+def today_start(now: float) -> int:
+    """00:00 UTC of the day of ``now``, in ms: the start when only_logs_after is not set."""
+    day = datetime.fromtimestamp(now, tz=timezone.utc).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return int(day.timestamp() * 1000)
+
+
+def datagrams(
+    events: list[LogEvent], discard: DiscardRule | None, where: str, tally: Tally
+) -> Iterator[bytes]:
+    """The datagrams for the events that the discard rule keeps, in order."""
+    for event in events:
+        if discard is not None and discard.discards(event.message):
+            tally.discarded += 1
+            continue
+        data, truncated = frame(event.message)
+        if truncated:
+            tally.truncated += 1
+            stamp = datetime.fromtimestamp(event.timestamp / 1000, tz=timezone.utc)
+            log.warning(
+                "event of %s at %s is %d bytes; sent truncated to the manager's limit of %d",
+                where,
+                stamp.isoformat(timespec="milliseconds"),
+                len(event.message.encode("utf-8", "surrogatepass")),
+                len(data),
+            )
+        tally.events += 1
+        tally.bytes += len(data)
+        yield data
