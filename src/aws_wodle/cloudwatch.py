@@ -6,13 +6,14 @@ translates every botocore error into the tree of ``errors``.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import boto3
 import botocore.session
@@ -94,9 +95,8 @@ class StreamInfo:
     last_ingestion: int | None
 
 
-@dataclass(frozen=True)
-class LogEvent:
-    """One log event of a stream."""
+class LogEvent(NamedTuple):
+    """One log event of a stream (a tuple: built by the hundred thousand, it must be cheap)."""
 
     timestamp: int
     message: str
@@ -125,6 +125,28 @@ class EventPage:
 
     events: list[LogEvent]
     next_token: str
+
+
+_RAW_EVENTS = "aws_wodle_raw_events"
+
+
+def _take_events_raw(
+    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+) -> None:
+    """Before botocore parses a GetLogEvents or FilterLogEvents answer, take its event list
+    out of the body and hand it over as plain JSON: botocore's shape-by-shape parsing of
+    10,000 events costs more CPU than the rest of the collector. Every other field, and every
+    error answer, is still parsed by botocore."""
+    if response_dict.get("status_code") != 200:
+        return
+    try:
+        body = json.loads(response_dict["body"])
+    except (ValueError, TypeError, KeyError):
+        return
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        return
+    customized_response_dict[_RAW_EVENTS] = body.pop("events")
+    response_dict["body"] = json.dumps(body).encode()
 
 
 def translate(exc: Exception, operation: str) -> AwsError:
@@ -259,7 +281,7 @@ class CloudWatchLogs:
         page = self._call("GetLogEvents", lambda: self._client.get_log_events(**kwargs))
         events = [
             LogEvent(e.get("timestamp", 0), e.get("message", ""), e.get("ingestionTime", 0))
-            for e in page.get("events", [])
+            for e in _events(page)
         ]
         return EventPage(events, page.get("nextForwardToken") or token or "")
 
@@ -283,7 +305,7 @@ class CloudWatchLogs:
                 e.get("logStreamName", ""),
                 LogEvent(e.get("timestamp", 0), e.get("message", ""), e.get("ingestionTime", 0)),
             )
-            for e in page.get("events", [])
+            for e in _events(page)
         ]
         return GroupPage(events, page.get("nextToken") or None)
 
@@ -293,6 +315,12 @@ class CloudWatchLogs:
             "DeleteLogStream",
             lambda: self._client.delete_log_stream(logGroupName=group, logStreamName=stream),
         )
+
+
+def _events(page: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = page.get(_RAW_EVENTS)
+    events = raw if raw is not None else page.get("events", [])
+    return [e for e in events if isinstance(e, dict)]
 
 
 class AwsAccess:
@@ -416,6 +444,10 @@ class AwsAccess:
                     endpoint_url=self.service.service_endpoint,
                     config=_client_config(),
                 )
+                for operation in ("GetLogEvents", "FilterLogEvents"):
+                    raw.meta.events.register(
+                        f"before-parse.cloudwatch-logs.{operation}", _take_events_raw
+                    )
                 client = CloudWatchLogs(raw, region, budget)
                 self._clients[region] = client
             return client

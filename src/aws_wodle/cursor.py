@@ -149,20 +149,23 @@ def advance(
 
 def advance_events(position: Position, fresh: Sequence[LogEvent]) -> Position:
     """The newest timestamp, its boundary and the newest ingestion after ``fresh``."""
-    last_ts = position.last_ts
-    boundary = list(position.boundary)
+    if not fresh:
+        return position
+    newest = max(event.timestamp for event in fresh)
+    ingested = max(event.ingestion_time for event in fresh)
     last_ingestion = position.last_ingestion
-    for event in fresh:
-        if last_ts is None or event.timestamp > last_ts:
-            last_ts = event.timestamp
-            boundary = [digest(event)]
-        elif event.timestamp == last_ts:
-            boundary.append(digest(event))
-        if last_ingestion is None or event.ingestion_time > last_ingestion:
-            last_ingestion = event.ingestion_time
-    return replace(
-        position, last_ts=last_ts, boundary=tuple(boundary), last_ingestion=last_ingestion
-    )
+    if last_ingestion is None or ingested > last_ingestion:
+        last_ingestion = ingested
+    last_ts = position.last_ts
+    at_newest = [digest(event) for event in fresh if event.timestamp == newest]
+    if last_ts is None or newest > last_ts:
+        boundary = tuple(at_newest)
+        last_ts = newest
+    elif newest == last_ts:
+        boundary = position.boundary + tuple(at_newest)
+    else:
+        boundary = position.boundary
+    return replace(position, last_ts=last_ts, boundary=boundary, last_ingestion=last_ingestion)
 
 
 def has_fresh_token(position: Position, now: float) -> bool:

@@ -124,6 +124,13 @@ class QueueForwarder:
         """Send datagrams in order; returns only once every one was taken by the socket."""
         with self._lock:
             for data in datagrams:
+                sock = self._sock
+                if sock is not None:
+                    try:
+                        sock.send(data)
+                        continue
+                    except OSError:
+                        pass  # the slow path below reconnects, waits and reports
                 self._send_one(data)
 
     def _send_one(self, data: bytes) -> None:
