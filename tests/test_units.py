@@ -202,3 +202,13 @@ def test_budgets_are_shared_per_account_and_region() -> None:
     assert budgets.get("1", "us-east-1") is budgets.get("1", "us-east-1")
     assert budgets.get("1", "us-east-1") is not budgets.get("2", "us-east-1")
     assert budgets.get("1", "eu-west-1").rate("GetLogEvents") == 3.0
+
+
+def test_an_all_boundary_skips_every_event_at_that_millisecond() -> None:
+    """An imported position (no digests) skips every event at its last timestamp, once."""
+    position = Position(covered_from=0, last_ts=9, boundary=(cursor.ALL_AT_BOUNDARY,))
+    request = cursor.timestamp_request(position)
+    page = EventPage([ev(9, "a"), ev(9, "b"), ev(10, "c")], "t")
+    assert [e.message for e in cursor.new_events(request, page)] == ["c"]
+    chooser = cursor.GroupFilter({"s": position})
+    assert [chooser.accept("s", e) for e in page.events] == [False, False, True]

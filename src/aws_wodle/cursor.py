@@ -21,6 +21,9 @@ from dataclasses import dataclass, replace
 from .cloudwatch import EVENTS_PER_PAGE, EventPage, LogEvent, StreamInfo
 from .state import Position
 
+# A boundary holding this mark means every event at the newest timestamp was forwarded
+# (known when importing the old module's state, which kept no digests).
+ALL_AT_BOUNDARY = "*"
 # AWS expires a forward token after 24 hours; trust it for 23 to keep a margin.
 TOKEN_TRUST_SECONDS = 23 * 3600
 # DescribeLogStreams' lastIngestionTime is updated "typically within an hour": a stream it
@@ -122,9 +125,12 @@ def new_events(request: Request, page: EventPage) -> list[LogEvent]:
     """The events of a page not forwarded before: boundary repeats and events past
     ``end_time`` are left out (moto's endTime is inclusive, AWS's exclusive)."""
     pending = Counter(request.skip)
+    skip_all = ALL_AT_BOUNDARY in pending
     fresh: list[LogEvent] = []
     for event in page.events:
         if request.end_time is not None and event.timestamp >= request.end_time:
+            continue
+        if skip_all and event.timestamp == request.start_time:
             continue
         if pending and event.timestamp == request.start_time:
             mark = digest(event)
@@ -221,6 +227,8 @@ class GroupFilter:
                 return False
             if event.timestamp == position.last_ts:
                 skip = self._skip[stream]
+                if skip[ALL_AT_BOUNDARY]:
+                    return False
                 mark = digest(event)
                 if skip[mark] > 0:
                     skip[mark] -= 1
