@@ -296,12 +296,18 @@ class Setup:
         )
 
 
-def start_daemon(setup: Setup, config: Path, stderr: Any = subprocess.PIPE) -> Any:
+def start_daemon(
+    setup: Setup,
+    config: Path,
+    stderr: Any = subprocess.PIPE,
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> Any:
     """Start ``aws-wodle run`` (the long-running daemon) as a real process."""
     return subprocess.Popen(
         [sys.executable, "-m", "aws_wodle", "run", "--config", str(config),
-         "--queue", setup.sink.path, "--state", setup.state],
-        env=cli_env(), stderr=stderr, text=True,
+         "--queue", setup.sink.path, "--state", setup.state, *extra],
+        env=env or cli_env(), stderr=stderr, text=True,
     )  # fmt: skip
 
 

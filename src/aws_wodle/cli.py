@@ -79,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
         type=str.lower,
     )
     run.add_argument(
+        "--log-format",
+        default="syslog",
+        choices=logsetup.FORMATS,
+        help="syslog: each line starts with its syslog priority, for the journal (default); "
+        "json: one JSON object a line; plain: with timestamps, for a terminal",
+    )
+    run.add_argument(
         "--remove-idle",
         type=_duration,
         default=DEFAULT_REMOVE_IDLE_SECONDS,
@@ -145,7 +152,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    logsetup.setup(args.log_level)
+    logsetup.setup(args.log_level, args.log_format)
     path = _config_path(args)
     config = _load_or_report(path)
     if config is None:

@@ -16,6 +16,7 @@ from .cloudwatch import AwsAccess
 from .collector import ServicePass
 from .config import CloudWatchService, Config, Wodle
 from .errors import ConfigError
+from .notify import Notifier
 from .pipeline import Context, Tally
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,15 @@ log = logging.getLogger(__name__)
 # stuck in AWS retries is then abandoned: positions on disk never pass what was forwarded,
 # so the next start resumes there.
 STOP_GRACE_SECONDS = 5.0
+
+
+def cycle_status(tally: Tally, when: datetime) -> str:
+    """The one-line STATUS= of systemd after a cycle."""
+    return (
+        f"last cycle {when.strftime('%H:%M:%S')}: {tally.events} events, {tally.bytes} bytes, "
+        f"{tally.streams} streams read, {tally.skipped} unchanged, "
+        f"{len(tally.failures)} failures"
+    )
 
 
 def local_now() -> datetime:
@@ -51,7 +61,9 @@ class Daemon:
     make_access: Callable[[CloudWatchService], AwsAccess] = AwsAccess
     on_cycle: Callable[[Tally], None] = lambda _tally: None
     config: Config | None = None
+    notifier: Notifier = field(default_factory=Notifier)
     abandoned: bool = False
+    last_status: str = "starting"
     _wake: threading.Event = field(default_factory=threading.Event)
     _reload: bool = False
 
@@ -101,6 +113,8 @@ class Daemon:
                 total.add(ServicePass(service, access, self.ctx).run())
 
         self._supervise(work)
+        self.last_status = cycle_status(total, self.now())
+        self.notifier.status(self.last_status)
         self.on_cycle(total)
         return total
 
@@ -118,6 +132,7 @@ class Daemon:
         stop_seen: float | None = None
         while worker.is_alive():
             worker.join(0.1)
+            self.notifier.ping()
             if self.ctx.stop.is_set() and worker.is_alive():
                 stop_seen = stop_seen if stop_seen is not None else time.monotonic()
                 if time.monotonic() - stop_seen > STOP_GRACE_SECONDS:
@@ -165,18 +180,22 @@ class Daemon:
 
     def _do_reload(self, runs: list[WodleRun]) -> list[WodleRun]:
         self._reload = False
+        self.notifier.reloading()
         try:
             config = self.load()
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("reload refused: %s", problem)
             log.error("reload refused: the configuration in use is kept")
+            self.notifier.reloaded(f"reload refused, old configuration kept; {self.last_status}")
             return runs
         for warning in config.warnings:
             log.warning("%s", warning)
         self.config = config
         log.info("configuration reloaded: %d aws-s3 wodles", len(config.wodles))
-        return self._runs(config, self.now())
+        new_runs = self._runs(config, self.now())
+        self.notifier.reloaded(f"configuration reloaded; {self.last_status}")
+        return new_runs
 
     def run_forever(self) -> None:
         """Run each wodle on its schedule until a stop is requested."""
@@ -184,6 +203,9 @@ class Daemon:
         runs = self._runs(config, self.now())
         if not runs:
             log.warning("no enabled aws-s3 wodle with a cloudwatchlogs service; idle")
+        first = min((r.due for r in runs), default=None)
+        when = first.isoformat(timespec="seconds") if first else "never"
+        self.notifier.ready(f"{len(runs)} wodles scheduled; first run at {when}")
         while not self.ctx.stop.is_set():
             if self._reload:
                 runs = self._do_reload(runs)
@@ -199,6 +221,10 @@ class Daemon:
             if self.ctx.stop.is_set():
                 break
             wait = min(((r.due - self.now()).total_seconds() for r in runs), default=3600.0)
+            if self.notifier.watchdog_interval is not None:
+                wait = min(wait, self.notifier.watchdog_interval)
             self._wake.wait(timeout=max(0.0, min(wait, 3600.0)))
             self._wake.clear()
+            self.notifier.ping()
+        self.notifier.stopping()
         log.info("stopped")

@@ -1,9 +1,17 @@
-"""Logging to stderr, with every configured secret masked at every level."""
+"""Logging to stderr, with every configured secret masked at every level.
+
+Formats: ``syslog`` (the default) starts each line with its syslog priority (``<3>`` error,
+``<4>`` warning, ``<6>`` info, ``<7>`` debug), which systemd's journal reads as the line's
+level; ``json`` writes one JSON object a line for log shippers; ``plain`` adds a timestamp
+for a terminal.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import time
 from collections.abc import Iterable
 
 # These libraries log request and response bodies at DEBUG, and STS answers carry secret
@@ -37,10 +45,55 @@ def add_secrets(values: Iterable[str | None]) -> None:
     SECRETS.secrets.update(v for v in values if v)
 
 
-def setup(level: str = "info") -> None:
-    """Send log lines to stderr at ``level`` (debug, info, warning, error)."""
+FORMATS = ("syslog", "json", "plain")
+
+
+def priority(level: int) -> int:
+    """The syslog priority of a logging level."""
+    if level >= logging.ERROR:
+        return 3
+    if level >= logging.WARNING:
+        return 4
+    if level >= logging.INFO:
+        return 6
+    return 7
+
+
+class SyslogFormatter(logging.Formatter):
+    """``<6>INFO aws_wodle.collector: message``: the journal keeps the level."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"<{priority(record.levelno)}>{record.levelname} {record.name}: "
+        text += record.getMessage()
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, priority, logger, message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "priority": priority(record.levelno),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        return json.dumps(doc, ensure_ascii=False)
+
+
+def setup(level: str = "info", fmt: str = "syslog") -> None:
+    """Send log lines to stderr at ``level`` (debug, info, warning, error) in ``fmt``."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    formatters: dict[str, logging.Formatter] = {
+        "syslog": SyslogFormatter(),
+        "json": JsonFormatter(),
+        "plain": logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"),
+    }
+    handler.setFormatter(formatters[fmt])
     handler.addFilter(SECRETS)
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -1,0 +1,90 @@
+"""The daemon as systemd runs it: notifications, log priorities and formats."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from conftest import Setup, cli_env, seed, start_daemon
+
+
+@pytest.fixture
+def notify_socket() -> Iterator[socket.socket]:
+    """A bound datagram socket standing in for systemd's NOTIFY_SOCKET."""
+    folder = tempfile.mkdtemp(prefix="awn")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(os.path.join(folder, "notify"))
+    sock.settimeout(0.2)
+    yield sock
+    sock.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def drain(sock: socket.socket, seconds: float) -> list[str]:
+    got: list[str] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            got.append(sock.recv(4096).decode())
+        except TimeoutError:
+            continue
+    return got
+
+
+def test_ready_status_watchdog_reload_and_stop(setup: Setup, notify_socket: socket.socket) -> None:
+    """READY after the config is loaded, STATUS with the cycle's figures, WATCHDOG pings,
+    RELOADING on SIGHUP, STOPPING on SIGTERM."""
+    seed(setup.moto.client(), "app", {"s": ["a", "b"]})
+    conf = setup.config(setup.service("app"), interval="1h")
+    env = cli_env(NOTIFY_SOCKET=notify_socket.getsockname(), WATCHDOG_USEC="400000")
+    proc = start_daemon(setup, conf, subprocess.DEVNULL, env=env)
+    try:
+        first = drain(notify_socket, 3.0)
+        proc.send_signal(signal.SIGHUP)
+        reload = drain(notify_socket, 1.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    last = drain(notify_socket, 0.5)
+    assert first[0].startswith("READY=1\nSTATUS=")
+    statuses = [m for m in first if m.startswith("STATUS=last cycle")]
+    assert statuses
+    assert "2 events" in statuses[0]
+    assert sum(m == "WATCHDOG=1" for m in first) >= 4
+    assert any(m.startswith("RELOADING=1\nMONOTONIC_USEC=") for m in reload)
+    assert any(m.startswith("READY=1\nSTATUS=configuration reloaded") for m in reload)
+    assert "STOPPING=1" in last
+    assert proc.returncode == 0
+
+
+def test_log_lines_carry_syslog_priorities(setup: Setup) -> None:
+    """Each stderr line starts with <3>, <4>, <6> or <7> after its level."""
+    seed(setup.moto.client(), "good", {"s": ["x"]})
+    conf = setup.config(setup.service("good,missing"))
+    result = setup.once(conf, "--log-level", "debug")
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines
+    assert all(line[:3] in {"<3>", "<4>", "<6>", "<7>"} for line in lines), lines
+    assert any(line.startswith("<3>ERROR") and "missing" in line for line in lines)
+    assert any(line.startswith("<6>INFO") and "1 events" in line for line in lines)
+
+
+def test_json_log_format(setup: Setup) -> None:
+    """--log-format json writes one JSON object a line, with level and priority."""
+    seed(setup.moto.client(), "app", {"s": ["x"]})
+    result = setup.once(setup.config(setup.service("app")), "--log-format", "json")
+    assert result.returncode == 0
+    docs = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    summary = next(d for d in docs if "1 events" in d["message"])
+    assert summary["level"] == "info"
+    assert summary["priority"] == 6
+    assert summary["logger"] == "aws_wodle.collector"
