@@ -8,13 +8,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from conftest import Setup, cli_env, seed, start_daemon
+from conftest import ROOT, Setup, cli_env, seed, start_daemon
 
 
 @pytest.fixture
@@ -88,3 +90,45 @@ def test_json_log_format(setup: Setup) -> None:
     assert summary["level"] == "info"
     assert summary["priority"] == 6
     assert summary["logger"] == "aws_wodle.collector"
+
+
+UNITS = ("aws-wodle.service", "aws-wodle@.service")
+ANALYZE = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
+
+
+@needs_analyze
+@pytest.mark.parametrize("unit", UNITS)
+def test_unit_exposure_is_2_or_lower(unit: str) -> None:
+    """systemd-analyze security rates each unit's exposure at 2.0 or lower."""
+    assert ANALYZE is not None
+    result = subprocess.run(
+        [ANALYZE, "security", "--offline=true", str(ROOT / "systemd" / unit)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    line = next(x for x in result.stdout.splitlines() if "Overall exposure level" in x)
+    exposure = float(line.split(":")[1].split()[0])
+    assert exposure <= 2.0, line
+
+
+@needs_analyze
+@pytest.mark.parametrize("unit", UNITS)
+def test_unit_verifies_clean(tmp_path: Path, unit: str) -> None:
+    """systemd-analyze verify finds nothing to say, with the manager's unit beside ours
+    and ExecStart pointing at the installed command."""
+    assert ANALYZE is not None
+    installed = Path(sys.executable).parent / "aws-wodle"
+    text = (ROOT / "systemd" / unit).read_text().replace("/usr/local/bin/aws-wodle", str(installed))
+    name = unit.replace("@.", "@prod.")
+    (tmp_path / unit).write_text(text)
+    (tmp_path / name).write_text(text)
+    (tmp_path / "wazuh-manager.service").write_text(
+        "[Unit]\nDescription=stand-in for the manager\n[Service]\nExecStart=/bin/true\n"
+    )
+    env = dict(os.environ, SYSTEMD_UNIT_PATH=f"{tmp_path}:/lib/systemd/system")
+    result = subprocess.run(
+        [ANALYZE, "verify", "--man=no", str(tmp_path / name)],
+        capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip() == ""
