@@ -218,3 +218,23 @@ def test_bucket_wodle_is_warned_about_and_the_rest_runs(setup: Setup) -> None:
     assert setup.sink.messages() == ["still collected"]
     warnings = [line for line in result.stderr.splitlines() if "only CloudWatch Logs" in line]
     assert len(warnings) == 1
+
+
+def test_status_shows_lag_and_read_age(setup: Setup) -> None:
+    """status --json gives each stream's lag behind the newest event reported, and the age
+    of its last read; a run stopped early leaves a lag that the next run brings to zero."""
+    seed(setup.moto.client(), "app", {f"s{i}": [f"e{j}" for j in range(20_000)] for i in range(3)})
+    conf = setup.config(setup.service("app"), interval="1h")
+    proc = start_daemon(setup, conf, subprocess.DEVNULL)
+    setup.sink.wait_for(1)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=15)
+    rows = json.loads(run_cli("status", "--state", setup.state, "--json").stdout)["streams"]
+    assert any(row["lag_seconds"] and row["lag_seconds"] > 0 for row in rows)
+    assert setup.once(conf).returncode == 0
+    rows = json.loads(run_cli("status", "--state", setup.state, "--json").stdout)["streams"]
+    assert [row["lag_seconds"] for row in rows] == [0.0, 0.0, 0.0]
+    assert all(0 <= row["last_read_age_seconds"] < 60 for row in rows)
+    table = run_cli("status", "--state", setup.state).stdout
+    assert "LAG" in table
+    assert "READ AGO" in table

@@ -9,6 +9,7 @@ import os
 import re
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -212,8 +213,9 @@ def _s_iso(seconds: float | None) -> str:
     return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="seconds")
 
 
-def _status_row(record: StreamRecord) -> dict[str, object]:
+def _status_row(record: StreamRecord, now: float) -> dict[str, object]:
     p = record.position
+    lag = record.lag_ms
     return {
         "account": record.key.account,
         "region": record.key.region,
@@ -223,12 +225,27 @@ def _status_row(record: StreamRecord) -> dict[str, object]:
             "covered_from": _ms_iso(p.covered_from),
             "last_event_timestamp": _ms_iso(p.last_ts),
             "resume": "token" if p.token else "timestamp",
+            "backfill_pending": p.gap_until is not None,
         },
         "events_forwarded": record.events,
         "bytes_forwarded": record.bytes,
         "last_event_time": _ms_iso(p.last_ts),
+        "newest_event_reported": _ms_iso(record.reported_last_event),
+        "lag_seconds": None if lag is None else round(lag / 1000, 3),
         "last_collection_time": _s_iso(record.last_collected),
+        "last_read_time": _s_iso(p.last_read),
+        "last_read_age_seconds": None if p.last_read is None else round(now - p.last_read, 1),
     }
+
+
+def _human_seconds(value: object) -> str:
+    if not isinstance(value, (int, float)):
+        return "-"
+    seconds = float(value)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -237,11 +254,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     except StateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    rows = [_status_row(r) for r in records]
+    now = time.time()
+    rows = [_status_row(r, now) for r in records]
     if args.json:
         print(json.dumps({"streams": rows}, indent=2))
         return EXIT_OK
-    header = ("ACCOUNT", "REGION", "GROUP", "STREAM", "EVENTS", "LAST EVENT", "LAST COLLECTION")
+    header = (
+        "ACCOUNT", "REGION", "GROUP", "STREAM", "EVENTS", "LAST EVENT", "LAG", "READ AGO",
+        "LAST COLLECTION",
+    )  # fmt: skip
     table = [header] + [
         (
             str(r["account"]),
@@ -250,13 +271,15 @@ def cmd_status(args: argparse.Namespace) -> int:
             str(r["stream"]),
             str(r["events_forwarded"]),
             str(r["last_event_time"]),
+            _human_seconds(r["lag_seconds"]),
+            _human_seconds(r["last_read_age_seconds"]),
             str(r["last_collection_time"]),
         )
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
     if not rows:
         print("(no streams collected yet)")
     return EXIT_OK

@@ -132,10 +132,47 @@ class ServicePass:
         known = self.ctx.state.group_records(account, region, group)
         self._forget_vanished(account, region, group, known, {info.name for info in streams})
         positions = {name: record.position for name, record in known.items()}
+        reported = {i.name: i.last_event for i in streams if i.last_event is not None}
         now = self.ctx.clock()
         due = [i for i in streams if cursor.needs_read(positions.get(i.name), i, start, now)]
         tally.skipped += len(streams) - len(due)
-        together, alone = self._plan(account, region, group, due, positions=positions, start=start)
+        try:
+            part, problem = self._read_due(
+                logs, account, group, due, positions=positions, start=start
+            )
+        finally:
+            # What CloudWatch reported, for the lag that `status` shows (streams read for
+            # the first time have their rows only now).
+            self.ctx.state.note_reported(account, region, group, reported)
+        tally.add(part)
+        if problem is not None:
+            raise problem
+        if self.service.remove_log_streams:
+            denied = threading.Event()  # DeleteLogStream refused: do not ask again this pass
+            removal = self._each(
+                streams,
+                lambda info, t: self._remove_one(logs, account, group, info, t, denied=denied),
+                tally,
+            )
+            if removal:
+                raise _group_failure(removal)
+
+    def _read_due(
+        self,
+        logs: CloudWatchLogs,
+        account: str,
+        group: str,
+        due: list[StreamInfo],
+        *,
+        positions: dict[str, Position],
+        start: int,
+    ) -> tuple[Tally, AwsError | None]:
+        """Read the streams that need it, together where that saves calls; returns the
+        tally, and the group's failure if any streams failed."""
+        tally = Tally()
+        together, alone = self._plan(
+            account, logs.region, group, due, positions=positions, start=start
+        )
         if together:
             reader = GroupReader(self.ctx, logs, account, group, self.service.discard)
             resolved = {i.name: cursor.resolve(positions.get(i.name), start) for i in together}
@@ -144,27 +181,19 @@ class ServicePass:
             except AccessDenied as exc:
                 if exc.operation != "FilterLogEvents":
                     raise
-                self.ctx.state.deny_filter(account, region, group)
+                self.ctx.state.deny_filter(account, logs.region, group)
                 log.info(
                     "account %s, region %s, group %s: FilterLogEvents is not allowed; reading "
                     "each stream with GetLogEvents from now on",
                     account,
-                    region,
+                    logs.region,
                     group,
                 )
                 alone = together + alone
         problems = self._each(
             alone, lambda info, t: self._read_one(logs, account, group, info, t, start=start), tally
         )
-        if self.service.remove_log_streams and not problems:
-            denied = threading.Event()  # DeleteLogStream refused: do not ask again this pass
-            problems = self._each(
-                streams,
-                lambda info, t: self._remove_one(logs, account, group, info, t, denied=denied),
-                tally,
-            )
-        if problems:
-            raise _group_failure(problems)
+        return tally, _group_failure(problems) if problems else None
 
     def _plan(
         self,

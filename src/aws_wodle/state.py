@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS streams (
     gap_boundary TEXT NOT NULL DEFAULT '[]',
     checked_ingestion INTEGER,
     last_read REAL,
+    reported_last_event INTEGER,
     events INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0,
     last_collected REAL,
@@ -113,6 +114,16 @@ class StreamRecord:
     events: int = 0
     bytes: int = 0
     last_collected: float | None = None
+    reported_last_event: int | None = None
+
+    @property
+    def lag_ms(self) -> int | None:
+        """How far the newest event forwarded is behind the newest CloudWatch reported."""
+        reported = self.reported_last_event
+        if reported is None:
+            return None
+        newest = self.position.last_ts if self.position.last_ts is not None else reported
+        return max(0, reported - newest)
 
 
 class StateStore:
@@ -258,6 +269,22 @@ class StateStore:
                 raise
             self._db.execute("COMMIT")
 
+    def note_reported(self, account: str, region: str, group: str, last: dict[str, int]) -> None:
+        """Record each stream's lastEventTimestamp as DescribeLogStreams reported it."""
+        rows = [(ts, account, region, group, name) for name, ts in last.items()]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "UPDATE streams SET reported_last_event = ? WHERE account = ? "
+                    "AND region = ? AND log_group = ? AND stream = ?",
+                    rows,
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
     def touch(self, key: StreamKey) -> None:
         """Record a successful read that found nothing new."""
         with self._lock:
@@ -374,7 +401,7 @@ _UPSERT = (
 _COLUMNS = (
     "account, region, log_group, stream, covered_from, last_ts, boundary, token, token_start, "
     "token_saved, last_ingestion, gap_from, gap_until, gap_boundary, checked_ingestion, "
-    "last_read, events, bytes, last_collected"
+    "last_read, events, bytes, last_collected, reported_last_event"
 )
 
 
@@ -385,7 +412,7 @@ def _int(value: object) -> int | None:
 def _record(row: tuple[object, ...]) -> StreamRecord:
     (account, region, group, stream, covered, last_ts, boundary, token, token_start) = row[:9]
     token_saved, last_ingestion, gap_from, gap_until, gap_boundary = row[9:14]
-    checked_ingestion, last_read, events, nbytes, last_collected = row[14:]
+    checked_ingestion, last_read, events, nbytes, last_collected, reported = row[14:]
     position = Position(
         covered_from=int(str(covered)),
         last_ts=None if last_ts is None else int(str(last_ts)),
@@ -406,6 +433,7 @@ def _record(row: tuple[object, ...]) -> StreamRecord:
         events=int(str(events)),
         bytes=int(str(nbytes)),
         last_collected=None if last_collected is None else float(str(last_collected)),
+        reported_last_event=_int(reported),
     )
 
 
