@@ -11,12 +11,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, Setup, cli_env, seed, start_daemon
+from conftest import ROOT, Setup, cli_env, free_port, seed, start_daemon
 
 
 @pytest.fixture
@@ -132,3 +133,40 @@ def test_unit_verifies_clean(tmp_path: Path, unit: str) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == ""
+
+
+def test_metrics_on_loopback(setup: Setup) -> None:
+    """--metrics serves events, bytes, calls by operation, lag by group and failures."""
+    seed(setup.moto.client(), "app", {"s": ["a", "b"]})
+    conf = setup.config(setup.service("app,missing"), interval="1h")
+    port = free_port()
+    proc = start_daemon(setup, conf, subprocess.DEVNULL, "--metrics", f"127.0.0.1:{port}")
+    try:
+        setup.sink.wait_for(2)
+        deadline = time.monotonic() + 20
+        text = ""
+        while "aws_wodle_cycles_total 1" not in text and time.monotonic() < deadline:
+            time.sleep(0.2)
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    text = r.read().decode()
+            except OSError:
+                continue
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=15)
+    assert "aws_wodle_events_forwarded_total 2" in text
+    assert 'operation="GetLogEvents"} 1' in text
+    assert 'operation="DescribeLogStreams"}' in text
+    assert 'aws_wodle_failures_total{reason="GroupNotFound"} 1' in text
+    assert (
+        'aws_wodle_lag_seconds{account="123456789012",region="us-east-1",group="app"} 0.000' in text
+    )
+
+
+def test_metrics_refuse_a_non_loopback_address(setup: Setup) -> None:
+    """Metrics are never exposed beyond the host: another address is a usage error."""
+    conf = setup.config(setup.service("app"))
+    result = setup.once(conf, "--metrics", "0.0.0.0:9109")
+    assert result.returncode == 2
+    assert "not a loopback address" in result.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -54,6 +55,8 @@ class RegionBudget:
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     throttles: int = 0
+    calls: Counter[str] = field(default_factory=Counter)
+    throttled_calls: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
     _paused_until: float = 0.0
@@ -95,6 +98,7 @@ class RegionBudget:
         """A call went through: end the throttle streak and raise the rate a little."""
         with self._lock:
             self._streak = 0
+            self.calls[operation] += 1
             bucket = self._bucket(operation)
             if bucket is not None and bucket.rate < bucket.ceiling:
                 bucket.rate = min(bucket.ceiling, bucket.rate + bucket.ceiling * RECOVERY)
@@ -103,6 +107,8 @@ class RegionBudget:
         """AWS throttled a call: halve its rate and pause every caller; returns the pause."""
         with self._lock:
             self.throttles += 1
+            self.calls[operation] += 1
+            self.throttled_calls[operation] += 1
             bucket = self._bucket(operation)
             if bucket is not None:
                 bucket.rate = max(MIN_RATE, bucket.rate / 2)
@@ -127,6 +133,11 @@ class Budgets:
         self.rates = dict(DEFAULT_RATES, **(rates or {}))
         self._lock = threading.Lock()
         self._budgets: dict[tuple[str, str], RegionBudget] = {}
+
+    def all(self) -> dict[tuple[str, str], RegionBudget]:
+        """Every budget so far, by (account, region)."""
+        with self._lock:
+            return dict(self._budgets)
 
     def get(self, account: str, region: str) -> RegionBudget:
         with self._lock:

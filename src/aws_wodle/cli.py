@@ -21,6 +21,7 @@ from .config import Config, load_config, summary
 from .daemon import Daemon
 from .errors import ConfigError, StateError, WodleError
 from .forward import QueueForwarder
+from .metrics import Metrics, parse_address, serve
 from .pipeline import DEFAULT_REMOVE_IDLE_SECONDS, Context
 from .state import StateStore, StreamRecord, read_records
 
@@ -59,6 +60,13 @@ def _rate(text: str) -> tuple[str, float]:
     return name, rate
 
 
+def _metrics_address(text: str) -> tuple[str, int]:
+    try:
+        return parse_address(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aws-wodle",
@@ -94,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
         "(e.g. 10m; 0 turns the margin off; default 10m)",
     )
 
+    run.add_argument(
+        "--metrics",
+        metavar="ADDR:PORT",
+        type=_metrics_address,
+        help="serve Prometheus metrics at http://ADDR:PORT/metrics, on a loopback address "
+        "only (e.g. 127.0.0.1:9109); off by default",
+    )
     run.add_argument(
         "--rate",
         action="append",
@@ -176,6 +191,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         budgets=Budgets(dict(args.rate)),
     )
     daemon = Daemon(load=lambda: _load(path), ctx=ctx, config=config)
+    server = None
+    if args.metrics:
+        metrics = Metrics(ctx.budgets, state)
+        daemon.on_cycle = metrics.add_cycle
+        try:
+            server = serve(args.metrics, metrics.render)
+        except OSError as exc:
+            log.error("cannot serve metrics at %s:%d: %s", *args.metrics, exc)
+            state.close()
+            return EXIT_FAILED
     daemon.install_signals()
     try:
         if args.once:
@@ -191,6 +216,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             daemon.run_forever()
             code = EXIT_OK
     finally:
+        if server is not None:
+            server.shutdown()
         if not daemon.abandoned:
             forwarder.close()
             state.close()

@@ -68,7 +68,7 @@ class ServicePass:
                 _, partition = self.access.caller_identity()
                 regions = self.access.partition_regions(partition)
         except AwsError as exc:
-            tally.failures.append(f"service at line {self.service.line}: {exc}")
+            tally.fail(type(exc).__name__, f"service at line {self.service.line}: {exc}")
             log.error("service at line %d: cannot start: %s", self.service.line, exc)
             return tally
         jobs = [(region, group) for region in regions for group in self.service.log_groups]
@@ -85,7 +85,7 @@ class ServicePass:
                         f"account {account}: log group {group} found in no region of the "
                         "credentials' partition"
                     )
-                    tally.failures.append(message)
+                    tally.fail("GroupNotFound", message)
                     log.error("%s", message)
         log.info(
             "service at line %d, account %s: %d events, %d bytes, %d streams read and %d "
@@ -117,10 +117,10 @@ class ServicePass:
             if search_all:
                 log.info("%s: skipped (%s)", where, exc)
                 return tally, False
-            tally.failures.append(f"{where}: {exc}")
+            tally.fail(type(exc).__name__, f"{where}: {exc}")
             log.error("%s: %s; retried next cycle", where, exc)
         except AwsError as exc:
-            tally.failures.append(f"{where}: {exc}")
+            tally.fail(type(exc).__name__, f"{where}: {exc}")
             log.error("%s: %s; retried next cycle", where, exc)
         return tally, True
 

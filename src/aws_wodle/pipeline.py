@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -53,6 +54,7 @@ class Tally:
     deleted: int = 0
     groups: int = 0
     failures: list[str] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, other: Tally) -> None:
@@ -66,6 +68,13 @@ class Tally:
             self.deleted += other.deleted
             self.groups += other.groups
             self.failures.extend(other.failures)
+            self.reasons.update(other.reasons)
+
+    def fail(self, reason: str, message: str) -> None:
+        """Count a failure: ``reason`` is its kind (e.g. AccessDenied), for metrics."""
+        with self._lock:
+            self.failures.append(message)
+            self.reasons[reason] += 1
 
 
 def today_start(now: float) -> int:

@@ -285,6 +285,17 @@ class StateStore:
                 raise
             self._db.execute("COMMIT")
 
+    def group_lags(self) -> list[tuple[str, str, str, int]]:
+        """(account, region, group, lag in ms): the largest lag among each group's streams."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT account, region, log_group, "
+                "MAX(MAX(0, reported_last_event - COALESCE(last_ts, reported_last_event))) "
+                "FROM streams WHERE reported_last_event IS NOT NULL "
+                "GROUP BY account, region, log_group ORDER BY account, region, log_group"
+            ).fetchall()
+        return [(str(a), str(r), str(g), int(lag)) for a, r, g, lag in rows]
+
     def touch(self, key: StreamKey) -> None:
         """Record a successful read that found nothing new."""
         with self._lock:
