@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import shutil
 import signal
 import socket
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from aws_wodle.progress import Progress
 from conftest import ROOT, Setup, cli_env, free_port, seed, start_daemon
 
 
@@ -170,3 +172,50 @@ def test_metrics_refuse_a_non_loopback_address(setup: Setup) -> None:
     result = setup.once(conf, "--metrics", "0.0.0.0:9109")
     assert result.returncode == 2
     assert "not a loopback address" in result.stderr
+
+
+def test_run_once_on_a_terminal_draws_a_progress_bar(setup: Setup) -> None:
+    """run --once with a terminal on stderr draws a progress bar, ending at 100%."""
+    seed(setup.moto.client(), "app", {"s": [f"e{i}" for i in range(3_000)]})
+    conf = setup.config(setup.service("app"))
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aws_wodle", "run", "--once", "--config", str(conf),
+         "--queue", setup.sink.path, "--state", setup.state],
+        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=terminal,
+    )  # fmt: skip
+    os.close(terminal)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(controller)
+    assert proc.wait(timeout=30) == 0
+    text = screen.decode()
+    assert "\r[" in text
+    assert "100% 3000 events" in text
+
+
+def test_progress_line_and_bar_figures() -> None:
+    """Progress counts events and the log time left from the oldest stream being read."""
+    now = [1_000_000.0]
+    progress = Progress(clock=lambda: now[0])
+    progress.begin()
+    hour = 3_600_000
+    start = int(now[0] * 1000) - 10 * hour
+    progress.moved("a", start, 100)
+    progress.moved("a", start + 5 * hour, 900)
+    progress.moved("b", start + 8 * hour, 50)
+    snap = progress.snapshot()
+    assert snap.events == 1050
+    assert snap.left_ms == 5 * hour
+    assert snap.fraction == 0.5
+    assert progress.line() == "collecting: 1050 events so far, 5h 0m of log time left (50%)"
+    assert progress.bar(10).startswith("[#####.....]  50% 1050 events, 5h 0m left")
+    progress.finished("a")
+    assert progress.snapshot().left_ms == 2 * hour

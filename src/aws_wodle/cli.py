@@ -191,6 +191,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         budgets=Budgets(dict(args.rate)),
     )
     daemon = Daemon(load=lambda: _load(path), ctx=ctx, config=config)
+    if args.once and sys.stderr.isatty():
+        daemon.bar = sys.stderr
     server = None
     if args.metrics:
         metrics = Metrics(ctx.budgets, state)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
+from typing import TextIO
 
 from . import schedule
 from .cloudwatch import AwsAccess
@@ -20,6 +21,11 @@ from .notify import Notifier
 from .pipeline import Context, Tally
 
 log = logging.getLogger(__name__)
+
+# A cycle running longer than this reports its progress, this often.
+PROGRESS_SECONDS = 10.0
+# How often a terminal progress bar is redrawn.
+BAR_SECONDS = 0.5
 
 # After a stop request, the page in hand gets this long to be forwarded and committed. A call
 # stuck in AWS retries is then abandoned: positions on disk never pass what was forwarded,
@@ -62,6 +68,7 @@ class Daemon:
     on_cycle: Callable[[Tally], None] = lambda _tally: None
     config: Config | None = None
     notifier: Notifier = field(default_factory=Notifier)
+    bar: TextIO | None = None  # a terminal to draw a progress bar on (run --once)
     abandoned: bool = False
     last_status: str = "starting"
     _wake: threading.Event = field(default_factory=threading.Event)
@@ -127,12 +134,26 @@ class Daemon:
             except BaseException as exc:  # noqa: BLE001 - handed to the main thread
                 failure.append(exc)
 
+        self.ctx.progress.begin()
         worker = threading.Thread(target=target, name="cycle", daemon=True)
+        started = time.monotonic()
+        next_report = started + PROGRESS_SECONDS
+        next_bar = started + BAR_SECONDS
         worker.start()
         stop_seen: float | None = None
         while worker.is_alive():
             worker.join(0.1)
             self.notifier.ping()
+            now = time.monotonic()
+            if now >= next_report:
+                next_report = now + PROGRESS_SECONDS
+                line = self.ctx.progress.line()
+                log.info("%s", line)
+                self.notifier.status(line)
+            if self.bar is not None and now >= next_bar:
+                next_bar = now + BAR_SECONDS
+                self.bar.write("\r" + self.ctx.progress.bar())
+                self.bar.flush()
             if self.ctx.stop.is_set() and worker.is_alive():
                 stop_seen = stop_seen if stop_seen is not None else time.monotonic()
                 if time.monotonic() - stop_seen > STOP_GRACE_SECONDS:
@@ -142,6 +163,9 @@ class Daemon:
                         "every stream resumes at its last committed page"
                     )
                     return
+        if self.bar is not None:
+            self.bar.write("\r" + self.ctx.progress.bar() + "\n")
+            self.bar.flush()
         if failure:
             raise failure[0]
 

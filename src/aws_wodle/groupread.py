@@ -78,6 +78,8 @@ class GroupReader:
         ]
         self.ctx.state.save_many(done)
         tally.streams += len(batch)
+        for info in batch:
+            self.ctx.progress.finished(self.key(info.name))
 
     def _send_and_commit(
         self, fresh: list[tuple[str, LogEvent]], positions: dict[str, Position], tally: Tally
@@ -97,5 +99,6 @@ class GroupReader:
                     for stream, part in counts.items()
                 ]
             )
-        for part in counts.values():
+        for stream, part in counts.items():
             tally.add(part)
+            self.ctx.progress.moved(self.key(stream), positions[stream].last_ts, part.events)

@@ -14,6 +14,7 @@ from .budget import Budgets
 from .cloudwatch import LogEvent
 from .config import DiscardRule
 from .forward import QueueForwarder, frame
+from .progress import Progress
 from .state import StateStore
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class Context:
     # Held from a page's first send to its commit: at any moment at most one page has been
     # forwarded without its position on disk, so a crash repeats at most that page.
     page_lock: threading.Lock = field(default_factory=threading.Lock)
+    progress: Progress = field(default_factory=Progress)
 
 
 @dataclass

@@ -44,7 +44,10 @@ class StreamReader:
                 log.info("%s: only_logs_after moved earlier; collecting the gap once", self.where)
                 self.ctx.state.save(self.key, position, events=0, nbytes=0)
             position = self._backfill(position, info, tally)
-        return self._forward(position, info, tally)
+        try:
+            return self._forward(position, info, tally)
+        finally:
+            self.ctx.progress.finished(self.key)
 
     def _read(self, request: cursor.Request) -> EventPage:
         return self.logs.read(
@@ -62,6 +65,7 @@ class StreamReader:
             self.ctx.forwarder.send_all(datagrams(fresh, self.discard, self.where, page_tally))
             self.ctx.state.save(self.key, new, events=page_tally.events, nbytes=page_tally.bytes)
         tally.add(page_tally)
+        self.ctx.progress.moved(self.key, new.last_ts, page_tally.events)
 
     def _forward(self, position: Position, info: StreamInfo | None, tally: Tally) -> Position:
         request = cursor.forward_request(position, self.ctx.clock())
