@@ -27,6 +27,9 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/python -m pytest
 
+bench: $(STAMP)
+	$(BIN)/python tests/bench.py $(ARGS)
+
 dist: $(STAMP)
 	$(BIN)/python -m pip install --quiet build
 	$(BIN)/python -m build

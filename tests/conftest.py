@@ -120,7 +120,7 @@ class Sink:
                 time.sleep(0.01)
                 continue
             try:
-                self.received.append(self.sock.recv(1 << 20))
+                self.received.append(self.sock.recv(65536))
             except TimeoutError:
                 continue
             except OSError:
@@ -141,7 +141,7 @@ class Sink:
             self.sock.setblocking(False)
             while True:
                 try:
-                    self.received.append(self.sock.recv(1 << 20))
+                    self.received.append(self.sock.recv(65536))
                 except OSError:
                     break
             self.sock.close()

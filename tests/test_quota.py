@@ -107,3 +107,15 @@ def test_late_small_stream_events_after_filter_are_not_lost(setup: Setup, proxy:
     got = setup.sink.messages()
     assert len(got) == 36
     assert len(set(got)) == 36
+
+
+def test_a_full_last_page_is_checked_once_more(setup: Setup, proxy: AwsProxy) -> None:
+    """20,000 events: two full pages and no empty call; since a full page does not prove
+    the end, the next run reads the stream once more (one call), then not at all."""
+    logs = setup.moto.client()
+    seed(logs, "app", {"exact": [f"e{i}" for i in range(20_000)]})
+    conf = through(setup, proxy)
+    assert run_counted(setup, proxy, conf)["GetLogEvents"] == 2
+    assert run_counted(setup, proxy, conf).get("GetLogEvents") == 1
+    assert "GetLogEvents" not in run_counted(setup, proxy, conf)
+    assert len(setup.sink.received) == 20_000

@@ -89,7 +89,8 @@ def test_backfill_leaves_out_events_at_its_end() -> None:
 
 
 def test_end_detection() -> None:
-    """The same token back ends a read; so does a short page reaching lastEventTimestamp."""
+    """The same token back ends a read; so does a page reaching lastEventTimestamp, which
+    only a short page confirms."""
     info = StreamInfo("s", 0, 0, last_event=50, last_ingestion=51)
     with_token = cursor.Request(0, token="t")
     assert cursor.at_end(with_token, EventPage([], "t"), info, 40)
@@ -97,7 +98,10 @@ def test_end_detection() -> None:
     assert cursor.at_end(no_token, EventPage([ev(50)], "u"), info, 50)
     assert not cursor.at_end(no_token, EventPage([ev(40)], "u"), info, 40)
     full = EventPage([ev(50)] * EVENTS_PER_PAGE, "u")
-    assert not cursor.at_end(no_token, full, info, 50)
+    assert cursor.at_end(no_token, full, info, 50)
+    assert not cursor.confirmed_end(no_token, full)
+    assert cursor.confirmed_end(no_token, EventPage([ev(50)], "u"))
+    assert cursor.confirmed_end(with_token, EventPage([ev(50)] * EVENTS_PER_PAGE, "t"))
 
 
 def test_frame_is_header_plus_utf8() -> None:

@@ -268,7 +268,7 @@ class ServicePass:
             self.ctx.state.forget(key)
             log.info("%s: stream vanished while being read", reader.where)
             return
-        done = cursor.checked(position, info, self.ctx.clock())
+        done = cursor.checked(position, info, self.ctx.clock(), confirmed=reader.confirmed)
         self.ctx.state.save(key, done, events=0, nbytes=0)
         tally.streams += 1
 

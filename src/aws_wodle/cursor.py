@@ -197,9 +197,21 @@ def needs_read(position: Position | None, info: StreamInfo, start: int, now: flo
     return position.checked_ingestion is None or info.last_ingestion > position.checked_ingestion
 
 
-def checked(position: Position, info: StreamInfo | None, now: float) -> Position:
-    """The position of a stream just read to its end, as DescribeLogStreams showed it."""
-    seen = info.last_ingestion if info is not None else None
+def confirmed_end(request: Request, page: EventPage) -> bool:
+    """Whether the last page of a read proves the end: AWS's same token, or a short page.
+
+    A full page that merely reaches ``lastEventTimestamp`` could be followed by more events
+    of that very millisecond; such a stream is read again next cycle (one call)."""
+    same_token = request.token is not None and page.next_token == request.token
+    return same_token or len(page.events) < EVENTS_PER_PAGE
+
+
+def checked(
+    position: Position, info: StreamInfo | None, now: float, *, confirmed: bool = True
+) -> Position:
+    """The position of a stream just read to its end, as DescribeLogStreams showed it; an
+    unconfirmed end leaves the stream to be read again next cycle."""
+    seen = info.last_ingestion if info is not None and confirmed else None
     return replace(position, checked_ingestion=seen, last_read=now)
 
 
@@ -248,13 +260,14 @@ def next_request(request: Request, page: EventPage) -> Request:
 def at_end(request: Request, page: EventPage, info: StreamInfo | None, newest: int | None) -> bool:
     """Whether ``page`` ends the stream, without an extra empty call where it shows so.
 
-    The same token coming back is AWS's own end mark. A short page whose newest event
-    reaches the stream's ``lastEventTimestamp`` also ends it: that field is updated late,
-    so at worst a stale value ends a read early and the rest comes on the next cycle.
+    The same token coming back is AWS's own end mark. A page whose newest event reaches the
+    stream's ``lastEventTimestamp`` also ends it: that field is updated late, so at worst a
+    stale value ends a read early and the rest comes on a later cycle (a full page ending
+    so is not taken as proof: see ``confirmed_end``).
     """
     if request.token is not None and page.next_token == request.token:
         return True
-    if len(page.events) >= EVENTS_PER_PAGE or info is None or info.last_event is None:
+    if info is None or info.last_event is None:
         return False
     if request.end_time is not None:
         return bool(page.events) and page.events[-1].timestamp >= request.end_time

@@ -88,11 +88,13 @@ class GroupReader:
         if not fresh:
             return
         counts: dict[str, Tally] = {}
+        wire: list[bytes] = []
+        for stream, event in fresh:
+            part = counts.setdefault(stream, Tally())
+            where = f"group {self.group} stream {stream} ({self.account}, {self.logs.region})"
+            wire.extend(datagrams([event], self.discard, where, part))
         with self.ctx.page_lock:
-            for stream, event in fresh:
-                part = counts.setdefault(stream, Tally())
-                where = f"group {self.group} stream {stream} ({self.account}, {self.logs.region})"
-                self.ctx.forwarder.send_all(datagrams([event], self.discard, where, part))
+            self.ctx.forwarder.send_all(wire)
             self.ctx.state.save_many(
                 [
                     (self.key(stream), positions[stream], part.events, part.bytes)

@@ -183,6 +183,7 @@ class StateStore:
             db.execute("PRAGMA synchronous=FULL")
             db.executescript(_SCHEMA)
             _check_version(db, self.path)
+            _add_missing_columns(db)
         except BaseException:
             db.close()
             raise
@@ -375,6 +376,24 @@ class StateStore:
                 "ON CONFLICT (credentials) DO UPDATE SET account = excluded.account",
                 (credentials, account),
             )
+
+
+# Columns added to `streams` after its first form; older files get them on open.
+_LATER_COLUMNS = {
+    "gap_from": "INTEGER",
+    "gap_until": "INTEGER",
+    "gap_boundary": "TEXT NOT NULL DEFAULT '[]'",
+    "checked_ingestion": "INTEGER",
+    "last_read": "REAL",
+    "reported_last_event": "INTEGER",
+}
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    present = {str(row[1]) for row in db.execute("PRAGMA table_info(streams)")}
+    for name, declaration in _LATER_COLUMNS.items():
+        if name not in present:
+            db.execute(f"ALTER TABLE streams ADD COLUMN {name} {declaration}")
 
 
 class _NewerSchema(Exception):

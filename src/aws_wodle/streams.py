@@ -29,6 +29,8 @@ class StreamReader:
         self.key = key
         self.discard = discard
         self.where = f"group {key.group} stream {key.stream} ({key.account}, {key.region})"
+        # Whether the last read ended on proof of the end (see cursor.confirmed_end).
+        self.confirmed = True
 
     def collect(self, info: StreamInfo | None, start: int, tally: Tally) -> Position:
         """Read what is new since the stored position; returns the final position."""
@@ -81,6 +83,7 @@ class StreamReader:
             self._send_and_commit(fresh, new, tally)
             position = new
             if cursor.at_end(request, page, info, position.last_ts):
+                self.confirmed = cursor.confirmed_end(request, page)
                 return position
             if self.ctx.stop.is_set():
                 raise Stopped

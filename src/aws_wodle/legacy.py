@@ -1,0 +1,618 @@
+"""``aws-wodle legacy``: the old aws-s3 wodle's command line, for CloudWatch Logs, run once.
+
+The manager's wodle runs ``wodles/aws/aws-s3 --service cloudwatchlogs ...`` on each interval,
+reads its stdout, and logs the text after the first ``ERROR: `` when the exit code is not 0
+(it also forwards every stdout line to the manager as an event of location ``aws-s3``). This
+command takes that same command line, so that it can be installed in place of that script:
+it builds the service as ``ossec.conf`` would (same rules, same messages), collects once with
+our collector and our state, and answers in the old module's terms.
+
+Output, on stdout, one line per record: ``DEBUG: `` (``--debug 1`` shows what is done per
+region and log group and a summary; ``--debug 2`` and more add one line per stream),
+``WARNING: `` and ``ERROR: `` (always). No secret is ever printed, at any level, and no event
+message either (the old module printed each at level 3; those lines came back as events).
+
+Exit codes, from the old module's table (``aws_s3.py``), for the cases that apply here:
+
+====  ===================================================================================
+0     success
+1     unknown error (the message starts with ``Unknown error``, which the wodle looks for)
+2     bad arguments, or interrupted by SIGINT/SIGTERM (the old module's code for SIGINT)
+3     the credentials cannot be used (no credentials, keys refused by STS)
+5     our state file cannot be used (the old module's "error accessing SQLite DB")
+11    the manager's queue socket is away (the old "Wazuh must be running"), after waiting
+      ``QUEUE_WAIT_SECONDS`` for it
+12    not a CloudWatch Logs run: ``--service`` other than cloudwatchlogs, ``--bucket`` or
+      ``--subscriber`` (the old code for an invalid bucket or service type)
+13    the manager's queue refused events otherwise (full)
+16    a CloudWatch Logs call failed for a log group (missing group, access denied,
+      throttling past every retry); every other group was still collected
+22    a region that CloudWatch Logs does not have
+23    the AWS profile does not exist
+====  ===================================================================================
+
+Accepted and ignored, because they concern buckets and subscribers: ``-O/--aws_organization_id``,
+``-x/--external_id``, ``-R/--remove``, ``-l/--trail_prefix``, ``-L/--trail_suffix``, ``-t/--type``.
+The old ``-q/--queue`` (an SQS queue name, for subscribers only) is not accepted: ``--queue``
+here is ours. Differences that are deliberate: ``-e/--skip_on_error`` is recorded but every
+run keeps going past a failing group anyway (the exit code still reports it);
+``-P/--remove-log-streams`` keeps a stream written to within the last 10 minutes; ``-o/--reparse``
+forgets the positions of the named groups, so every stream is read again from
+``--only_logs_after`` (or from the first day this collector read the group);
+``-rd/--iam_role_duration`` takes 900 to 3600 like ``ossec.conf``.
+
+Our extensions: ``--queue PATH`` (or ``AWS_WODLE_QUEUE``) for the manager's queue socket, and
+``--state PATH`` (or ``AWS_WODLE_STATE``) for the state file; by default the same files as
+``aws-wodle run`` uses under the manager's home.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from types import FrameType
+from typing import NoReturn
+from xml.sax.saxutils import escape, quoteattr
+
+from . import __version__, logsetup
+from .cloudwatch import AwsAccess, known_regions
+from .config import CloudWatchService, Config, parse_config, parse_date
+from .daemon import Daemon
+from .errors import AccessDenied, AwsError, ConfigError, CredentialsError, ForwardError, StateError
+from .forward import QueueForwarder
+from .pipeline import Context, Tally
+from .state import StateStore, StreamKey, StreamRecord
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_UNKNOWN = 1
+EXIT_ARGUMENTS = 2
+EXIT_CREDENTIALS = 3
+EXIT_STATE = 5
+EXIT_QUEUE_AWAY = 11
+EXIT_NOT_CLOUDWATCH = 12
+EXIT_QUEUE_REFUSED = 13
+EXIT_CLOUDWATCH = 16
+EXIT_REGION = 22
+EXIT_PROFILE = 23
+
+# The same defaults as `aws-wodle run` (cli.DEFAULT_HOME, cli.STATE_RELATIVE; a test holds
+# them equal), kept here because cli imports this module.
+DEFAULT_HOME = "/var/ossec"
+STATE_RELATIVE = "var/aws-wodle/state.db"
+QUEUE_ENV = "AWS_WODLE_QUEUE"
+STATE_ENV = "AWS_WODLE_STATE"
+
+# The old module gave up at the first refused send; a manager restart takes a few seconds,
+# so a one-shot run waits this long for the queue before giving up with code 11. Whatever was
+# sent is committed, and the next run resumes there.
+QUEUE_WAIT_SECONDS = 10.0
+
+# Queue errors meaning "nobody is reading the socket" (code 11); the others mean it is full.
+_QUEUE_AWAY = {"ENOENT", "ECONNREFUSED", "ENOTCONN", "EDESTADDRREQ", "EPIPE", "ECONNRESET"}
+# STS answers meaning "these keys are not valid", whatever module translated them.
+_BAD_KEYS = {
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "AuthFailure",
+    "ExpiredToken",
+    "ExpiredTokenException",
+}
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SECRET_OPTIONS = ("-k", "--secret_key")
+_PREFIX = {
+    logging.DEBUG: "DEBUG: ",
+    logging.INFO: "DEBUG: ",
+    logging.WARNING: "WARNING: ",
+    logging.ERROR: "ERROR: ",
+    logging.CRITICAL: "ERROR: ",
+}
+
+
+class Refused(Exception):
+    """The run cannot go on: ``messages`` are printed as ERROR lines, ``code`` is returned."""
+
+    def __init__(self, code: int, *messages: str) -> None:
+        self.code = code
+        self.messages = messages
+        super().__init__("; ".join(messages))
+
+
+class _ArgumentError(Exception):
+    """argparse found the command line invalid."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser that reports errors to its caller instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ArgumentError(message)
+
+
+class OldStyleFormatter(logging.Formatter):
+    """Formats records as the old module printed: ``DEBUG: msg``, ``WARNING: msg``, ...
+
+    INFO records are shown as DEBUG lines: the old module printed nothing but DEBUG lines
+    unless something went wrong. Every line of a multi-line message carries the prefix.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = _PREFIX.get(record.levelno, "ERROR: ")
+        return "\n".join(prefix + line for line in record.getMessage().splitlines() or [""])
+
+
+def setup_output(debug: int) -> None:
+    """Send log lines to stdout in the old module's format, secrets masked.
+
+    ``debug`` 0 shows warnings and errors, 1 adds what is done per region and group, 2 and
+    more add the details per stream.
+    """
+    level = "warning" if debug <= 0 else "info" if debug == 1 else "debug"
+    logsetup.setup(level)  # also keeps botocore and friends at WARNING
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(OldStyleFormatter())
+    handler.addFilter(logsetup.SECRETS)
+    logging.getLogger().handlers[:] = [handler]
+
+
+def _debug_level(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"invalid debug level '{text}': expected 0, 1, 2 or 3")
+    return int(text)
+
+
+def _date(text: str) -> datetime:
+    try:
+        return parse_date(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parser() -> argparse.ArgumentParser:
+    """The old module's options that make sense for CloudWatch Logs, and two of ours."""
+    p = _Parser(
+        prog="aws-s3",
+        description="Collect CloudWatch Logs once, with the aws-s3 wodle's command line.",
+        allow_abbrev=False,
+    )
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("-sr", "--service", help="the service: only cloudwatchlogs is handled")
+    kind.add_argument("-b", "--bucket", help="refused: buckets are not handled here")
+    kind.add_argument("-sb", "--subscriber", help="refused: subscribers are not handled here")
+    p.add_argument("-g", "--aws_log_groups", default="", help="comma-separated log groups")
+    p.add_argument("-r", "--regions", default="", help="comma-separated regions")
+    p.add_argument("-s", "--only_logs_after", type=_date, help="YYYY-MMM-DD, e.g. 2024-JAN-31")
+    p.add_argument(
+        "-P", "--remove-log-streams", action="store_true", dest="remove_log_streams",
+        help="delete each stream once every event of it was forwarded",
+    )  # fmt: skip
+    p.add_argument("-p", "--aws_profile", help="named profile of the shared AWS files")
+    p.add_argument("-a", "--access_key", help="static key id (deprecated)")
+    p.add_argument("-k", "--secret_key", help="static secret key (deprecated; never printed)")
+    p.add_argument("-i", "--iam_role_arn", help="role to assume through STS")
+    p.add_argument("-rd", "--iam_role_duration", help="role session seconds, 900 to 3600")
+    p.add_argument("-se", "--service_endpoint", help="CloudWatch Logs endpoint URL")
+    p.add_argument("-st", "--sts_endpoint", help="STS endpoint URL")
+    p.add_argument("-dr", "--discard-regex", dest="discard_regex", help="drop matching events")
+    p.add_argument("-df", "--discard-field", dest="discard_field", help="JSON field to match")
+    p.add_argument("-c", "--aws_account_id", help="account id labelling the state")
+    p.add_argument("-n", "--aws_account_alias", help="account alias")
+    p.add_argument("-d", "--debug", type=_debug_level, default=0, help="0 to 3")
+    p.add_argument("-e", "--skip_on_error", action="store_true", help="accepted (see --help)")
+    p.add_argument("-o", "--reparse", action="store_true", help="read everything again")
+    ignored = p.add_argument_group("accepted and ignored (buckets and subscribers only)")
+    for short, long in (("-O", "--aws_organization_id"), ("-x", "--external_id")):
+        ignored.add_argument(short, long, help=argparse.SUPPRESS)
+    for short, long in (("-l", "--trail_prefix"), ("-L", "--trail_suffix"), ("-t", "--type")):
+        ignored.add_argument(short, long, help=argparse.SUPPRESS)
+    ignored.add_argument("-R", "--remove", action="store_true", help=argparse.SUPPRESS)
+    ours = p.add_argument_group("aws-wodle extensions")
+    ours.add_argument("--queue", help=f"manager queue socket (or ${QUEUE_ENV})")
+    ours.add_argument("--state", help=f"state file (or ${STATE_ENV})")
+    return p
+
+
+def secrets_in(argv: Sequence[str]) -> list[str]:
+    """The values given to ``--secret_key``, found before parsing so that no error shows them."""
+    found = []
+    for i, arg in enumerate(argv):
+        if arg in _SECRET_OPTIONS and i + 1 < len(argv):
+            found.append(argv[i + 1])
+        elif arg.startswith("--secret_key="):
+            found.append(arg.partition("=")[2])
+    return found
+
+
+def paths(args: argparse.Namespace, ossec_home: str) -> tuple[str, str]:
+    """The queue socket and state file: option, else environment, else under ``ossec_home``."""
+    queue = (
+        args.queue
+        or os.environ.get(QUEUE_ENV)
+        or str(Path(ossec_home) / "queue" / "sockets" / "queue")
+    )
+    state = args.state or os.environ.get(STATE_ENV) or default_state_path(ossec_home)
+    return queue, state
+
+
+def default_state_path(ossec_home: str) -> str:
+    """The state file that ``aws-wodle run`` uses for a manager installed at ``ossec_home``."""
+    return str(Path(ossec_home) / STATE_RELATIVE)
+
+
+def _check_kind(args: argparse.Namespace) -> None:
+    if args.bucket is not None:
+        raise Refused(
+            EXIT_NOT_CLOUDWATCH, "Invalid type of bucket: only CloudWatch Logs is handled"
+        )
+    if args.subscriber is not None:
+        raise Refused(
+            EXIT_NOT_CLOUDWATCH, "Invalid type of subscriber: only CloudWatch Logs is handled"
+        )
+    if str(args.service).strip().lower() != "cloudwatchlogs":
+        raise Refused(
+            EXIT_NOT_CLOUDWATCH,
+            f"Invalid type of service '{args.service}': only cloudwatchlogs is handled",
+        )
+
+
+def _option_values(args: argparse.Namespace) -> dict[str, str]:
+    """The service options given, by ossec.conf tag, each checked for XML-safe text."""
+    values: dict[str, str] = {}
+    for tag in (
+        "aws_log_groups",
+        "regions",
+        "aws_profile",
+        "access_key",
+        "secret_key",
+        "iam_role_arn",
+        "iam_role_duration",
+        "sts_endpoint",
+        "service_endpoint",
+        "aws_account_id",
+        "aws_account_alias",
+        "discard_regex",
+        "discard_field",
+    ):
+        value = getattr(args, tag)
+        if value is None or (tag == "regions" and not value.strip()):
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise Refused(EXIT_ARGUMENTS, f"--{tag} is not valid UTF-8") from None
+        if _CONTROL.search(value):
+            raise Refused(EXIT_ARGUMENTS, f"--{tag} holds control characters")
+        values[tag] = value
+    return values
+
+
+def _check_regions(text: str, known: Iterable[str]) -> None:
+    valid = set(known)
+    for region in (entry.strip() for entry in text.split(",")):
+        if region and region not in valid:
+            raise Refused(EXIT_REGION, f"Invalid region '{region}': not a CloudWatch Logs region")
+
+
+def build_config(args: argparse.Namespace) -> Config:
+    """The configuration that ``ossec.conf`` would hold for these options, with its rules.
+
+    Raises Refused with every problem found.
+    """
+    values = _option_values(args)
+    if not values.get("aws_log_groups", "").strip():
+        raise Refused(EXIT_ARGUMENTS, "--aws_log_groups is required for the cloudwatchlogs service")
+    known = known_regions()
+    _check_regions(values.get("regions", ""), known)
+    field = values.pop("discard_field", None)
+    regex = values.pop("discard_regex", None)
+    if field is not None and regex is None:
+        raise Refused(EXIT_ARGUMENTS, "--discard-field needs --discard-regex")
+    body = [f"<{tag}>{escape(value)}</{tag}>" for tag, value in values.items()]
+    if args.only_logs_after is not None:
+        body.append(f"<only_logs_after>{args.only_logs_after.isoformat()}</only_logs_after>")
+    if args.remove_log_streams:
+        body.append("<remove_log_streams>yes</remove_log_streams>")
+    if regex is not None:
+        attribute = f" field={quoteattr(field)}" if field is not None else ""
+        body.append(f"<discard_regex{attribute}>{escape(regex)}</discard_regex>")
+    skip = "yes" if args.skip_on_error else "no"
+    text = (
+        f'<ossec_config><wodle name="aws-s3"><skip_on_error>{skip}</skip_on_error>'
+        f'<service type="cloudwatchlogs">{"".join(body)}</service></wodle></ossec_config>'
+    )
+    try:
+        config = parse_config(text.encode("utf-8"), "command line", known)
+    except ConfigError as exc:
+        raise Refused(EXIT_ARGUMENTS, *(problem.message for problem in exc.problems)) from None
+    for warning in config.warnings:
+        log.warning("%s", warning.message)
+    return config
+
+
+def only_service(config: Config) -> CloudWatchService:
+    """The one service of a configuration built by ``build_config``."""
+    return config.wodles[0].services[0]
+
+
+def check_credentials(access: AwsAccess, service: CloudWatchService) -> str | None:
+    """The account id labelling the state, after checking the credentials with STS.
+
+    Unusable credentials raise Refused (codes 3 or 23). When STS cannot be reached, the run
+    goes on (the collector falls back on the account it last knew) and None is returned
+    unless ``aws_account_id`` was given.
+    """
+    try:
+        account, _ = access.caller_identity()
+    except CredentialsError as exc:
+        if exc.code == "ProfileNotFound":
+            raise Refused(EXIT_PROFILE, f"Profile not found: {exc}") from None
+        raise Refused(EXIT_CREDENTIALS, f"Invalid credentials: {exc}") from None
+    except (AccessDenied, AwsError) as exc:
+        if isinstance(exc, AccessDenied) or exc.code in _BAD_KEYS:
+            raise Refused(EXIT_CREDENTIALS, f"Invalid credentials: {exc}") from None
+        log.warning("cannot check the credentials with STS (%s); collecting anyway", exc)
+        return service.aws_account_id
+    log.info("credentials of account %s", account)
+    return service.aws_account_id or account
+
+
+def forget_for_reparse(state: StateStore, account: str, service: CloudWatchService) -> int:
+    """Drop the positions of the service's groups (in its regions, or all), so that every
+    stream is read again from the start; returns how many streams were forgotten."""
+    doomed = [
+        record.key
+        for record in state.all_records()
+        if record.key.account == account
+        and record.key.group in service.log_groups
+        and (not service.regions or record.key.region in service.regions)
+    ]
+    for key in doomed:
+        state.forget(key)
+    return len(doomed)
+
+
+class QueuePatience:
+    """Tells the forwarder when to stop waiting for the manager's queue: on a stop request,
+    or once one outage has lasted ``limit`` seconds (then it also requests the stop, so that
+    the other readers end too)."""
+
+    def __init__(
+        self, limit: float, stop: threading.Event, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit = limit
+        self.stop = stop
+        self.clock = clock
+        self.forwarder: QueueForwarder | None = None
+        self.exhausted = False
+        self._outage = -1
+        self._since = 0.0
+
+    def __call__(self) -> bool:
+        if self.exhausted or self.stop.is_set():
+            return True
+        outage = self.forwarder.outages if self.forwarder is not None else 0
+        now = self.clock()
+        if outage != self._outage:
+            self._outage, self._since = outage, now
+        if now - self._since >= self.limit:
+            self.exhausted = True
+            self.stop.set()
+            return True
+        return False
+
+
+def _iso(ms: int | None) -> str:
+    if ms is None:
+        return "-"
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
+
+
+def report(
+    before: dict[StreamKey, StreamRecord],
+    after: dict[StreamKey, StreamRecord],
+    service: CloudWatchService,
+) -> None:
+    """Log, per region and log group, what this run forwarded (INFO), and per stream (DEBUG)."""
+    groups: dict[tuple[str, str], list[tuple[StreamRecord, int]]] = defaultdict(list)
+    for key, record in after.items():
+        if key.group not in service.log_groups:
+            continue
+        if service.regions and key.region not in service.regions:
+            continue
+        previous = before.get(key)
+        sent = record.events - (previous.events if previous is not None else 0)
+        groups[(key.region, key.group)].append((record, sent))
+    for (region, group), streams in sorted(groups.items()):
+        total = sum(sent for _, sent in streams)
+        log.info(
+            "region %s, log group %s: %d events forwarded; %d streams known",
+            region,
+            group,
+            total,
+            len(streams),
+        )
+        for record, sent in streams:
+            log.debug(
+                "region %s, log group %s, log stream %s: %d events forwarded, newest event %s",
+                region,
+                group,
+                record.key.stream,
+                sent,
+                _iso(record.position.last_ts),
+            )
+
+
+def summary(tally: Tally, seconds: float) -> None:
+    """Log one line with what the run did."""
+    log.info(
+        "finished in %.2f s: %d events (%d bytes) forwarded, %d discarded, %d streams read, "
+        "%d unchanged, %d failures",
+        seconds,
+        tally.events,
+        tally.bytes,
+        tally.discarded,
+        tally.streams,
+        tally.skipped,
+        len(tally.failures),
+    )
+
+
+def queue_refusal(reason: str, queue: str) -> Refused:
+    """The error for a queue that could not take events, by its errno name."""
+    if reason in _QUEUE_AWAY:
+        return Refused(
+            EXIT_QUEUE_AWAY,
+            f"Wazuh must be running: the manager's queue {queue} is unavailable ({reason}); "
+            "the next run resumes after the last event sent",
+        )
+    return Refused(
+        EXIT_QUEUE_REFUSED,
+        f"Error sending message to Wazuh: the manager's queue {queue} refused events "
+        f"({reason}); the next run resumes after the last event sent",
+    )
+
+
+def _install_signals(stop: threading.Event, interrupted: threading.Event) -> dict[int, object]:
+    """SIGINT and SIGTERM stop after the page in hand; returns the previous handlers."""
+
+    def on_signal(_sig: int, _frame: FrameType | None) -> None:
+        interrupted.set()
+        stop.set()
+
+    previous: dict[int, object] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, on_signal)
+    return previous
+
+
+def _restore_signals(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        if handler is not None:
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def collect(
+    config: Config,
+    access: AwsAccess,
+    args: argparse.Namespace,
+    *,
+    queue: str,
+    state_path: str,
+    queue_wait: float,
+) -> int:
+    """Run the service once against the queue and state given; returns the exit code."""
+    service = only_service(config)
+    try:
+        state = StateStore(state_path)
+    except StateError as exc:
+        raise Refused(EXIT_STATE, f"Unexpected error accessing the state file: {exc}") from None
+    stop = threading.Event()
+    interrupted = threading.Event()
+    patience = QueuePatience(queue_wait, stop)
+    forwarder = QueueForwarder(queue, stopping=patience)
+    patience.forwarder = forwarder
+    daemon = Daemon(
+        load=lambda: config,
+        ctx=Context(state=state, forwarder=forwarder, stop=stop),
+        config=config,
+        make_access=lambda _service: access,
+    )
+    previous = _install_signals(stop, interrupted)
+    started = time.monotonic()
+    try:
+        account = check_credentials(access, service)
+        if args.reparse:
+            account = account or state.remembered_account(access.label)
+            if account is None:
+                raise Refused(EXIT_CREDENTIALS, "--reparse needs the account id: STS unreachable")
+            log.info(
+                "reparse: %d stream positions forgotten",
+                forget_for_reparse(state, account, service),
+            )
+        before = {record.key: record for record in state.all_records()}
+        try:
+            tally = daemon.run_once()
+        except ForwardError as exc:
+            raise queue_refusal(exc.reason, queue) from None
+        if patience.exhausted:
+            raise queue_refusal("ECONNREFUSED", queue)
+        if not daemon.abandoned:
+            report(before, {record.key: record for record in state.all_records()}, service)
+        summary(tally, time.monotonic() - started)
+    finally:
+        _restore_signals(previous)
+        if not daemon.abandoned:
+            forwarder.close()
+            state.close()
+    if interrupted.is_set():
+        log.error("interrupted by a signal; every stream resumes after its last event sent")
+        code = EXIT_ARGUMENTS
+    elif tally.failures:
+        code = EXIT_CLOUDWATCH
+    else:
+        code = EXIT_OK
+    if daemon.abandoned:
+        # Worker threads are stuck in AWS calls; nothing they hold is uncommitted state.
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(code)
+    return code
+
+
+def main(
+    argv: Sequence[str],
+    *,
+    ossec_home: str = DEFAULT_HOME,
+    queue_wait: float = QUEUE_WAIT_SECONDS,
+) -> int:
+    """Run once with the old module's command line; returns the old module's exit code."""
+    logsetup.add_secrets(secrets_in(argv))
+    try:
+        args = parser().parse_args(list(argv))
+    except _ArgumentError as exc:
+        setup_output(0)
+        log.error("invalid arguments: %s (aws-s3 --help lists them)", exc)
+        return EXIT_ARGUMENTS
+    setup_output(args.debug)
+    logsetup.add_secrets([args.secret_key])
+    try:
+        _check_kind(args)
+        config = build_config(args)
+        service = only_service(config)
+        queue, state_path = paths(args, ossec_home)
+        log.info(
+            "aws-wodle %s: cloudwatchlogs, log groups %s, regions %s; queue %s, state %s",
+            __version__,
+            ",".join(service.log_groups),
+            ",".join(service.regions) or "all of the credentials' partition",
+            queue,
+            state_path,
+        )
+        return collect(
+            config,
+            AwsAccess(service),
+            args,
+            queue=queue,
+            state_path=state_path,
+            queue_wait=queue_wait,
+        )
+    except Refused as exc:
+        for message in exc.messages:
+            log.error("%s", message)
+        return exc.code
+    except Exception as exc:  # noqa: BLE001 - the old module's last resort, exit 1
+        log.error("Unknown error: %s: %s", type(exc).__name__, exc)
+        return EXIT_UNKNOWN
