@@ -12,9 +12,8 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 
-from . import __version__, logsetup
+from . import __version__, legacy, logsetup, migrate
 from .budget import DEFAULT_RATES, Budgets
 from .cloudwatch import known_regions
 from .config import Config, load_config, summary
@@ -22,6 +21,7 @@ from .daemon import Daemon
 from .errors import ConfigError, StateError, WodleError
 from .forward import QueueForwarder
 from .metrics import Metrics, parse_address, serve
+from .paths import DEFAULT_HOME, STATE_RELATIVE, config_path, queue_path, state_path
 from .pipeline import DEFAULT_REMOVE_IDLE_SECONDS, Context
 from .state import StateStore, StreamRecord, read_records
 
@@ -30,10 +30,6 @@ log = logging.getLogger("aws_wodle")
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
-
-DEFAULT_HOME = "/var/ossec"
-# The state lives beside the manager's own databases, writable by the manager's user only.
-STATE_RELATIVE = "var/aws-wodle/state.db"
 
 
 def _duration(text: str) -> float:
@@ -128,15 +124,28 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--state", help=f"state file (default: <home>/{STATE_RELATIVE})")
     status.add_argument("--ossec-home", default=DEFAULT_HOME, help="default: %(default)s")
     status.add_argument("--json", action="store_true", help="one JSON document for scripts")
+
+    # These two take their own arguments (the old module's, for `legacy`): main() hands
+    # them over before this parser runs; they are listed here for --help.
+    commands.add_parser(
+        "import-state",
+        add_help=False,
+        help="start each stream where the old module stopped (reads its aws_services.db)",
+    )
+    commands.add_parser(
+        "legacy",
+        add_help=False,
+        help="one run with the old aws-s3 wodle's command line (--service cloudwatchlogs ...)",
+    )
     return parser
 
 
 def _config_path(args: argparse.Namespace) -> str:
-    return str(args.config or Path(args.ossec_home) / "etc" / "ossec.conf")
+    return str(args.config or config_path(args.ossec_home))
 
 
 def _state_path(args: argparse.Namespace) -> str:
-    return str(args.state or Path(args.ossec_home) / STATE_RELATIVE)
+    return str(args.state or state_path(args.ossec_home))
 
 
 def _load(path: str) -> Config:
@@ -175,7 +184,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     for warning in config.warnings:
         log.warning("%s", warning)
-    queue = str(args.queue or Path(args.ossec_home) / "queue" / "sockets" / "queue")
+    queue = str(args.queue or queue_path(args.ossec_home))
     try:
         state = StateStore(_state_path(args))
     except StateError as exc:
@@ -315,7 +324,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["legacy"]:
+        return legacy.main(arguments[1:])
+    if arguments[:1] == ["import-state"]:
+        return migrate.main(arguments[1:])
+    args = _parser().parse_args(arguments)
     handlers = {"run": cmd_run, "check-config": cmd_check_config, "status": cmd_status}
     try:
         return handlers[args.command](args)

@@ -9,8 +9,10 @@ our collector and our state, and answers in the old module's terms.
 
 Output, on stdout, one line per record: ``DEBUG: `` (``--debug 1`` shows what is done per
 region and log group and a summary; ``--debug 2`` and more add one line per stream),
-``WARNING: `` and ``ERROR: `` (always). No secret is ever printed, at any level, and no event
-message either (the old module printed each at level 3; those lines came back as events).
+``WARNING: `` and ``ERROR: `` (always; the old module showed its warnings only as DEBUG lines).
+No secret is ever printed, at any level, and no event message either (the old module printed
+each at level 3, echoed its arguments, secret key included, at level 2, and those lines came
+back to the manager as events).
 
 Exit codes, from the old module's table (``aws_s3.py``), for the cases that apply here:
 
@@ -59,7 +61,6 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 from types import FrameType
 from typing import NoReturn
 from xml.sax.saxutils import escape, quoteattr
@@ -70,6 +71,7 @@ from .config import CloudWatchService, Config, parse_config, parse_date
 from .daemon import Daemon
 from .errors import AccessDenied, AwsError, ConfigError, CredentialsError, ForwardError, StateError
 from .forward import QueueForwarder
+from .paths import DEFAULT_HOME, queue_path, state_path
 from .pipeline import Context, Tally
 from .state import StateStore, StreamKey, StreamRecord
 
@@ -87,10 +89,6 @@ EXIT_CLOUDWATCH = 16
 EXIT_REGION = 22
 EXIT_PROFILE = 23
 
-# The same defaults as `aws-wodle run` (cli.DEFAULT_HOME, cli.STATE_RELATIVE; a test holds
-# them equal), kept here because cli imports this module.
-DEFAULT_HOME = "/var/ossec"
-STATE_RELATIVE = "var/aws-wodle/state.db"
 QUEUE_ENV = "AWS_WODLE_QUEUE"
 STATE_ENV = "AWS_WODLE_STATE"
 
@@ -233,23 +231,16 @@ def secrets_in(argv: Sequence[str]) -> list[str]:
             found.append(argv[i + 1])
         elif arg.startswith("--secret_key="):
             found.append(arg.partition("=")[2])
+        elif arg.startswith("-k") and len(arg) > 2:
+            found.append(arg[2:])
     return found
 
 
 def paths(args: argparse.Namespace, ossec_home: str) -> tuple[str, str]:
     """The queue socket and state file: option, else environment, else under ``ossec_home``."""
-    queue = (
-        args.queue
-        or os.environ.get(QUEUE_ENV)
-        or str(Path(ossec_home) / "queue" / "sockets" / "queue")
-    )
-    state = args.state or os.environ.get(STATE_ENV) or default_state_path(ossec_home)
+    queue = args.queue or os.environ.get(QUEUE_ENV) or queue_path(ossec_home)
+    state = args.state or os.environ.get(STATE_ENV) or state_path(ossec_home)
     return queue, state
-
-
-def default_state_path(ossec_home: str) -> str:
-    """The state file that ``aws-wodle run`` uses for a manager installed at ``ossec_home``."""
-    return str(Path(ossec_home) / STATE_RELATIVE)
 
 
 def _check_kind(args: argparse.Namespace) -> None:
@@ -360,7 +351,7 @@ def check_credentials(access: AwsAccess, service: CloudWatchService) -> str | No
         if exc.code == "ProfileNotFound":
             raise Refused(EXIT_PROFILE, f"Profile not found: {exc}") from None
         raise Refused(EXIT_CREDENTIALS, f"Invalid credentials: {exc}") from None
-    except (AccessDenied, AwsError) as exc:
+    except AwsError as exc:
         if isinstance(exc, AccessDenied) or exc.code in _BAD_KEYS:
             raise Refused(EXIT_CREDENTIALS, f"Invalid credentials: {exc}") from None
         log.warning("cannot check the credentials with STS (%s); collecting anyway", exc)
@@ -504,17 +495,48 @@ def _restore_signals(previous: dict[int, object]) -> None:
             signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
+def _collect_once(
+    daemon: Daemon,
+    access: AwsAccess,
+    service: CloudWatchService,
+    *,
+    reparse: bool,
+    queue: str,
+    patience: QueuePatience,
+) -> Tally:
+    """Check the credentials, forget positions for a reparse, collect, and report."""
+    state = daemon.ctx.state
+    started = time.monotonic()
+    account = check_credentials(access, service)
+    if reparse:
+        account = account or state.remembered_account(access.label)
+        if account is None:
+            raise Refused(EXIT_CREDENTIALS, "--reparse needs the account id: STS unreachable")
+        forgotten = forget_for_reparse(state, account, service)
+        log.info("reparse: %d stream positions forgotten", forgotten)
+    before = {record.key: record for record in state.all_records()}
+    try:
+        tally = daemon.run_once()
+    except ForwardError as exc:
+        raise queue_refusal(exc.reason, queue) from None
+    if patience.exhausted:
+        raise queue_refusal("ECONNREFUSED", queue)
+    if not daemon.abandoned:
+        report(before, {record.key: record for record in state.all_records()}, service)
+    summary(tally, time.monotonic() - started)
+    return tally
+
+
 def collect(
     config: Config,
     access: AwsAccess,
-    args: argparse.Namespace,
     *,
+    reparse: bool,
     queue: str,
     state_path: str,
     queue_wait: float,
 ) -> int:
     """Run the service once against the queue and state given; returns the exit code."""
-    service = only_service(config)
     try:
         state = StateStore(state_path)
     except StateError as exc:
@@ -531,39 +553,19 @@ def collect(
         make_access=lambda _service: access,
     )
     previous = _install_signals(stop, interrupted)
-    started = time.monotonic()
     try:
-        account = check_credentials(access, service)
-        if args.reparse:
-            account = account or state.remembered_account(access.label)
-            if account is None:
-                raise Refused(EXIT_CREDENTIALS, "--reparse needs the account id: STS unreachable")
-            log.info(
-                "reparse: %d stream positions forgotten",
-                forget_for_reparse(state, account, service),
-            )
-        before = {record.key: record for record in state.all_records()}
-        try:
-            tally = daemon.run_once()
-        except ForwardError as exc:
-            raise queue_refusal(exc.reason, queue) from None
-        if patience.exhausted:
-            raise queue_refusal("ECONNREFUSED", queue)
-        if not daemon.abandoned:
-            report(before, {record.key: record for record in state.all_records()}, service)
-        summary(tally, time.monotonic() - started)
+        tally = _collect_once(
+            daemon, access, only_service(config), reparse=reparse, queue=queue, patience=patience
+        )
     finally:
         _restore_signals(previous)
         if not daemon.abandoned:
             forwarder.close()
             state.close()
+    code = EXIT_CLOUDWATCH if tally.failures else EXIT_OK
     if interrupted.is_set():
         log.error("interrupted by a signal; every stream resumes after its last event sent")
         code = EXIT_ARGUMENTS
-    elif tally.failures:
-        code = EXIT_CLOUDWATCH
-    else:
-        code = EXIT_OK
     if daemon.abandoned:
         # Worker threads are stuck in AWS calls; nothing they hold is uncommitted state.
         logging.shutdown()
@@ -604,7 +606,7 @@ def main(
         return collect(
             config,
             AwsAccess(service),
-            args,
+            reparse=args.reparse,
             queue=queue,
             state_path=state_path,
             queue_wait=queue_wait,

@@ -31,7 +31,7 @@ from . import cursor
 from .cloudwatch import AwsAccess
 from .config import CloudWatchService
 from .errors import AwsError, StateError
-from .legacy import DEFAULT_HOME, default_state_path
+from .paths import DEFAULT_HOME, state_path
 from .state import Position, StateStore, StreamKey
 
 EXIT_OK = 0
@@ -201,6 +201,8 @@ def import_state(old_db: str, state: StateStore, account: str) -> ImportResult:
 
 def account_of_credentials(profile: str | None, sts_endpoint: str | None) -> str:
     """The account id of the credentials (a profile, or the default chain), from STS."""
+    if sts_endpoint is not None and "://" not in sts_endpoint:
+        sts_endpoint = "https://" + sts_endpoint  # a bare VPC endpoint host, as ossec.conf takes
     service = CloudWatchService(
         line=0,
         log_groups=(),
@@ -250,7 +252,7 @@ def main(argv: Sequence[str]) -> int:
         print(f"{p.prog}: error: invalid --account '{args.account}': 12 digits", file=sys.stderr)
         return EXIT_ARGUMENTS
     old_db = args.path or str(Path(args.ossec_home) / OLD_DB_RELATIVE)
-    state_path = args.state or default_state_path(args.ossec_home)
+    state_file = args.state or state_path(args.ossec_home)
     try:
         rows, problems = read_old_rows(old_db)
     except StateError as exc:
@@ -262,19 +264,19 @@ def main(argv: Sequence[str]) -> int:
         except AwsError as exc:
             return _fail(f"cannot find the account of the credentials ({exc}); pass --account")
     try:
-        state = StateStore(state_path)
+        state = StateStore(state_file)
     except StateError as exc:
         return _fail(str(exc))
     try:
         result = import_rows(rows, problems, state, account)
     except (StateError, sqlite3.Error) as exc:
-        return _fail(f"cannot write {state_path}: {exc}")
+        return _fail(f"cannot write {state_file}: {exc}")
     finally:
         state.close()
     for problem in result.problems:
         print(f"warning: {old_db}: {problem}", file=sys.stderr)
     print(
-        f"imported {result.imported} streams from {old_db} into {state_path} for account "
+        f"imported {result.imported} streams from {old_db} into {state_file} for account "
         f"{account}; {result.skipped} already there (kept), {result.bad} bad rows skipped"
     )
     return EXIT_OK

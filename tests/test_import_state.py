@@ -1,0 +1,189 @@
+"""import-state: the old module's aws_services.db in, each stream resumed where it stopped."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from aws_wodle import cursor
+from aws_wodle.migrate import ImportResult, import_state
+from aws_wodle.state import Position, StateStore, StreamKey, read_records
+from conftest import Setup, cli_env, now_ms, put, seed
+
+IMPORT = (
+    "import sys; from aws_wodle.cli import main; sys.exit(main(['import-state', *sys.argv[1:]]))"
+)
+ACCOUNT = "123456789012"  # moto's account
+DAY_MS = 86_400_000
+
+# The old module's table, as its cloudwatchlogs service creates it.
+OLD_SCHEMA = """
+CREATE TABLE metadata (key 'text' NOT NULL, value 'text' NOT NULL, PRIMARY KEY (key, value));
+INSERT INTO metadata (key, value) VALUES ('version', '4.9.0');
+CREATE TABLE cloudwatch_logs (
+    aws_region 'text' NOT NULL,
+    aws_log_group 'text' NOT NULL,
+    aws_log_stream 'text' NOT NULL,
+    next_token 'text',
+    start_time 'integer',
+    end_time 'integer',
+    PRIMARY KEY (aws_region, aws_log_group, aws_log_stream));
+"""
+
+Row = tuple[str, str, str, object, object, object]
+
+
+def old_db(path: Path, rows: list[Row]) -> str:
+    """Write an old-style aws_services.db holding these cloudwatch_logs rows."""
+    db = sqlite3.connect(path)
+    db.executescript(OLD_SCHEMA)
+    db.executemany("INSERT INTO cloudwatch_logs VALUES (?, ?, ?, ?, ?, ?)", rows)
+    db.commit()
+    db.close()
+    return str(path)
+
+
+def run_import(*args: str) -> Any:
+    """Run import-state as a real process; returns the CompletedProcess."""
+    return subprocess.run(
+        [sys.executable, "-c", IMPORT, *args],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def put_at(logs: Any, group: str, stream: str, events: list[tuple[int, str]]) -> None:
+    """Put events with explicit timestamps (several may share one)."""
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": ts, "message": m} for ts, m in events],
+    )
+
+
+def test_collection_resumes_exactly_after_the_old_end_time(setup: Setup) -> None:
+    """After import, only events after end_time are sent, none of those at end_time, even
+    days later and without only_logs_after; a row without end_time resumes at start_time."""
+    logs = setup.moto.client()
+    base = now_ms() - 2 * DAY_MS
+    seed(logs, "app", {"s": [], "t": [], "v": []})
+    stream_s = [(base, "old-0"), (base + 1, "old-1"), (base + 2, "end-a"), (base + 2, "end-b")]
+    stream_s += [(base + 3, "new-0"), (base + 9, "new-1")]
+    put_at(logs, "app", "s", stream_s)
+    put_at(logs, "app", "t", [(base + 5, "t-0")])
+    put_at(logs, "app", "v", [(base + 1, "v-0")])
+    path = old_db(
+        setup.folder / "aws_services.db",
+        [
+            ("us-east-1", "app", "s", "f/3719/s", base, base + 2),
+            ("us-east-1", "app", "t", None, base, None),
+            ("us-east-1", "app", "u", "None", "None", "None"),
+        ],
+    )
+    result = run_import(path, "--state", setup.state, "--sts-endpoint", setup.moto.url)
+    assert result.returncode == 0, result.stderr
+    assert "imported 2 streams" in result.stdout
+    assert "1 bad rows" in result.stdout
+    assert f"account {ACCOUNT}" in result.stdout
+    assert "app / u" in result.stderr
+    run = setup.once(setup.config(setup.service("app")))
+    assert run.returncode == 0, run.stderr
+    setup.sink.wait_for(4)
+    got = setup.sink.messages()
+    assert sorted(got) == ["new-0", "new-1", "t-0", "v-0"]
+    assert got.index("new-0") < got.index("new-1")
+    assert setup.once(setup.config(setup.service("app"))).returncode == 0
+    assert len(setup.sink.received) == 4
+
+
+def test_a_stream_already_in_our_state_is_kept(setup: Setup) -> None:
+    """A stream we already collected keeps our position: nothing is sent twice."""
+    logs = setup.moto.client()
+    first = seed(logs, "app", {"s": ["e0", "e1", "e2"]})
+    conf = setup.config(setup.service("app"))
+    assert setup.once(conf).returncode == 0
+    setup.sink.wait_for(3)
+    ours = {r.key: r.position for r in read_records(setup.state)}
+    path = old_db(setup.folder / "old.db", [("us-east-1", "app", "s", "tok", first, first)])
+    result = run_import(path, "--state", setup.state, "--account", ACCOUNT)
+    assert result.returncode == 0, result.stderr
+    assert "imported 0 streams" in result.stdout
+    assert "1 already there" in result.stdout
+    assert {r.key: r.position for r in read_records(setup.state)} == ours
+    put(logs, "app", "s", ["e3"], first + 3)
+    assert setup.once(conf).returncode == 0
+    setup.sink.wait_for(4)
+    assert setup.sink.messages() == ["e0", "e1", "e2", "e3"]
+
+
+def test_missing_table_file_or_bad_arguments_fail_clearly(setup: Setup) -> None:
+    """No table, no file, not SQLite: one error line, exit 1; a bad --account exits 2."""
+    other = setup.folder / "other.db"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE cloudtrail (bucket_path TEXT)")
+    db.commit()
+    db.close()
+    text = setup.folder / "notes.txt"
+    text.write_text("not a database\n" * 100)
+    for path, words in (
+        (other, "no cloudwatch_logs table"),
+        (setup.folder / "missing.db", "no such file"),
+        (text, "not a database"),
+    ):
+        result = run_import(str(path), "--state", setup.state, "--account", ACCOUNT)
+        assert result.returncode == 1, (path, result.stderr)
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert words in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not Path(setup.state).exists()
+    bad = run_import(str(other), "--state", setup.state, "--account", "12")
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+
+
+def test_state_in_use_fails_clearly(setup: Setup) -> None:
+    """A state file held by a running collector is one error line and exit 1."""
+    path = old_db(setup.folder / "old.db", [("us-east-1", "app", "s", None, 1, 2)])
+    holder = StateStore(setup.state)
+    try:
+        result = run_import(path, "--state", setup.state, "--account", ACCOUNT)
+    finally:
+        holder.close()
+    assert result.returncode == 1
+    assert "in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_import_state_positions_and_counts(tmp_path: Path) -> None:
+    """import_state writes the boundary-marked positions and counts; a re-run skips all."""
+    path = old_db(
+        tmp_path / "old.db",
+        [
+            ("us-east-1", "g", "a", "tok", 1000, 5000),
+            ("us-east-1", "g", "b", None, "2000", None),
+            ("eu-west-1", "g", "a", None, 3000, 2000),
+        ],
+    )
+    state = StateStore(tmp_path / "state.db")
+    try:
+        first = import_state(path, state, ACCOUNT)
+        assert (first.imported, first.skipped, first.bad) == (2, 0, 1)
+        a = state.get(StreamKey(ACCOUNT, "us-east-1", "g", "a"))
+        b = state.get(StreamKey(ACCOUNT, "us-east-1", "g", "b"))
+        assert a is not None
+        assert b is not None
+        assert a.position == Position(
+            covered_from=1000, last_ts=5000, boundary=(cursor.ALL_AT_BOUNDARY,)
+        )
+        assert b.position == Position(covered_from=2000)
+        assert state.group_default_start(ACCOUNT, "us-east-1", "g", 9999) == 1000
+        again = import_state(path, state, ACCOUNT)
+        assert again == ImportResult(0, 2, 1, again.problems)
+    finally:
+        state.close()
