@@ -19,9 +19,9 @@ from .streams import StreamReader
 
 log = logging.getLogger(__name__)
 
-# Regions (and groups) read at once per service: enough to hide request latency, few
-# enough to stay well inside DescribeLogStreams' 5 requests per second.
-MAX_WORKERS = 8
+# Regions and groups read at once per service: enough for many regions to finish in the
+# time of one; the request budget of each account and region keeps them within its quotas.
+MAX_WORKERS = 16
 # Streams of one group read at once: busy groups finish sooner, and every thread still
 # shares the region's one client, its connection pool and its request budget.
 STREAM_WORKERS = 4

@@ -215,40 +215,83 @@ def checked(
     return replace(position, checked_ingestion=seen, last_read=now)
 
 
+class _Track:
+    """One stream's position while a group read moves it, kept cheap to update per event."""
+
+    __slots__ = ("base", "boundary", "last_ingestion", "last_ts", "moved", "skip", "skip_all")
+
+    def __init__(self, position: Position) -> None:
+        self.base = position
+        self.last_ts = position.last_ts
+        self.last_ingestion = position.last_ingestion
+        # Events forwarded at last_ts during this read (digested only when committed).
+        self.boundary: list[LogEvent] = []
+        self.skip = Counter(position.boundary)
+        self.skip_all = ALL_AT_BOUNDARY in self.skip
+        self.moved = False
+
+    def position(self) -> Position:
+        if not self.moved:
+            return self.base
+        fresh = tuple(digest(event) for event in self.boundary)
+        kept = self.base.boundary if self.last_ts == self.base.last_ts else ()
+        return replace(
+            self.base,
+            last_ts=self.last_ts,
+            boundary=kept + fresh,
+            last_ingestion=self.last_ingestion,
+            token=None,
+            token_start=None,
+            token_saved=None,
+        )
+
+
 class GroupFilter:
     """Decides, event by event, which events of a FilterLogEvents read are new, keeping
     each stream's timestamp position (newest timestamp and its boundary) as it goes."""
 
     def __init__(self, positions: dict[str, Position]) -> None:
-        self.positions = dict(positions)
-        self._skip = {name: Counter(p.boundary) for name, p in positions.items()}
+        self._tracks = {name: _Track(p) for name, p in positions.items()}
+
+    @property
+    def positions(self) -> dict[str, Position]:
+        """Every stream's position after the events accepted so far."""
+        return {name: track.position() for name, track in self._tracks.items()}
+
+    def position(self, stream: str) -> Position:
+        return self._tracks[stream].position()
 
     def start_time(self) -> int:
         """The earliest time any of the streams still needs."""
         return min(
-            p.last_ts if p.last_ts is not None else p.covered_from for p in self.positions.values()
+            t.base.last_ts if t.base.last_ts is not None else t.base.covered_from
+            for t in self._tracks.values()
         )
 
     def accept(self, stream: str, event: LogEvent) -> bool:
         """Whether ``event`` of ``stream`` is new; if so the stream's position moves past it."""
-        position = self.positions.get(stream)
-        if position is None or event.timestamp < position.covered_from:
+        track = self._tracks.get(stream)
+        if track is None or event.timestamp < track.base.covered_from:
             return False
-        if position.last_ts is not None:
-            if event.timestamp < position.last_ts:
-                return False
-            if event.timestamp == position.last_ts:
-                skip = self._skip[stream]
-                if skip[ALL_AT_BOUNDARY]:
+        last_ts = track.last_ts
+        if last_ts is not None and event.timestamp < last_ts:
+            return False
+        if last_ts is not None and event.timestamp == last_ts:
+            if last_ts == track.base.last_ts:
+                if track.skip_all:
                     return False
-                mark = digest(event)
-                if skip[mark] > 0:
-                    skip[mark] -= 1
-                    return False
-        moved = advance_events(position, [event])
-        if moved.last_ts != position.last_ts:
-            self._skip[stream] = Counter()
-        self.positions[stream] = replace(moved, token=None, token_start=None, token_saved=None)
+                if track.skip:
+                    mark = digest(event)
+                    if track.skip[mark] > 0:
+                        track.skip[mark] -= 1
+                        return False
+            track.boundary.append(event)
+        else:
+            track.last_ts = event.timestamp
+            track.boundary = [event]
+        if track.last_ingestion is None or event.ingestion_time > track.last_ingestion:
+            track.last_ingestion = event.ingestion_time
+        track.moved = True
         return True
 
 

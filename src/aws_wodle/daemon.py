@@ -16,9 +16,9 @@ from . import schedule
 from .cloudwatch import AwsAccess
 from .collector import ServicePass
 from .config import CloudWatchService, Config, Wodle
-from .errors import ConfigError
+from .errors import ConfigError, ForwardError
 from .notify import Notifier
-from .pipeline import Context, Tally
+from .pipeline import Context, Stopped, Tally
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,17 @@ class Daemon:
             for service, access in run.accesses:
                 if self.ctx.stop.is_set():
                     break
-                total.add(ServicePass(service, access, self.ctx).run())
+                try:
+                    total.add(ServicePass(service, access, self.ctx).run())
+                except Stopped:
+                    break
+                except ForwardError as exc:
+                    # Only a stop request ends a wait for the manager's queue.
+                    log.warning("%s; unsent events are sent after the next start", exc)
+                    break
+                except Exception as exc:
+                    log.exception("service at line %d: unexpected failure", service.line)
+                    total.fail(type(exc).__name__, f"service at line {service.line}: {exc}")
 
         self._supervise(work)
         self.last_status = cycle_status(total, self.now())

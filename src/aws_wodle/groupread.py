@@ -13,7 +13,7 @@ import logging
 from . import cursor
 from .cloudwatch import CloudWatchLogs, LogEvent, StreamInfo
 from .config import DiscardRule
-from .pipeline import Context, Stopped, Tally, datagrams
+from .pipeline import Context, Stopped, Tally, encode
 from .state import Position, StreamKey
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ class GroupReader:
                 for item in page.events
                 if choose.accept(item.stream, item.event)
             ]
-            self._send_and_commit(fresh, choose.positions, tally)
+            self._send_and_commit(fresh, choose, tally)
             if not page.next_token:
                 break
             if self.ctx.stop.is_set():
@@ -73,7 +73,7 @@ class GroupReader:
             token = page.next_token
         now = self.ctx.clock()
         done = [
-            (self.key(info.name), cursor.checked(choose.positions[info.name], info, now), 0, 0)
+            (self.key(info.name), cursor.checked(choose.position(info.name), info, now), 0, 0)
             for info in batch
         ]
         self.ctx.state.save_many(done)
@@ -82,7 +82,7 @@ class GroupReader:
             self.ctx.progress.finished(self.key(info.name))
 
     def _send_and_commit(
-        self, fresh: list[tuple[str, LogEvent]], positions: dict[str, Position], tally: Tally
+        self, fresh: list[tuple[str, LogEvent]], choose: cursor.GroupFilter, tally: Tally
     ) -> None:
         """Forward a page's new events in page order, then commit every stream it moved."""
         if not fresh:
@@ -90,17 +90,24 @@ class GroupReader:
         counts: dict[str, Tally] = {}
         wire: list[bytes] = []
         for stream, event in fresh:
-            part = counts.setdefault(stream, Tally())
-            where = f"group {self.group} stream {stream} ({self.account}, {self.logs.region})"
-            wire.extend(datagrams([event], self.discard, where, part))
+            part = counts.get(stream)
+            if part is None:
+                part = counts[stream] = Tally()
+            data = encode(event, self.discard, self._where(stream), part)
+            if data is not None:
+                wire.append(data)
+        moved = {stream: choose.position(stream) for stream in counts}
         with self.ctx.page_lock:
             self.ctx.forwarder.send_all(wire)
             self.ctx.state.save_many(
                 [
-                    (self.key(stream), positions[stream], part.events, part.bytes)
+                    (self.key(stream), moved[stream], part.events, part.bytes)
                     for stream, part in counts.items()
                 ]
             )
         for stream, part in counts.items():
             tally.add(part)
-            self.ctx.progress.moved(self.key(stream), positions[stream].last_ts, part.events)
+            self.ctx.progress.moved(self.key(stream), moved[stream].last_ts, part.events)
+
+    def _where(self, stream: str) -> str:
+        return f"group {self.group} stream {stream} ({self.account}, {self.logs.region})"

@@ -87,25 +87,32 @@ def today_start(now: float) -> int:
     return int(day.timestamp() * 1000)
 
 
+def encode(event: LogEvent, discard: DiscardRule | None, where: str, tally: Tally) -> bytes | None:
+    """The datagram of one event, or None when the discard rule drops it; counts it."""
+    if discard is not None and discard.discards(event.message):
+        tally.discarded += 1
+        return None
+    data, truncated = frame(event.message)
+    if truncated:
+        tally.truncated += 1
+        stamp = datetime.fromtimestamp(event.timestamp / 1000, tz=timezone.utc)
+        log.warning(
+            "event of %s at %s is %d bytes; sent truncated to the manager's limit of %d",
+            where,
+            stamp.isoformat(timespec="milliseconds"),
+            len(event.message.encode("utf-8", "surrogatepass")),
+            len(data),
+        )
+    tally.events += 1
+    tally.bytes += len(data)
+    return data
+
+
 def datagrams(
     events: list[LogEvent], discard: DiscardRule | None, where: str, tally: Tally
 ) -> Iterator[bytes]:
     """The datagrams for the events that the discard rule keeps, in order."""
     for event in events:
-        if discard is not None and discard.discards(event.message):
-            tally.discarded += 1
-            continue
-        data, truncated = frame(event.message)
-        if truncated:
-            tally.truncated += 1
-            stamp = datetime.fromtimestamp(event.timestamp / 1000, tz=timezone.utc)
-            log.warning(
-                "event of %s at %s is %d bytes; sent truncated to the manager's limit of %d",
-                where,
-                stamp.isoformat(timespec="milliseconds"),
-                len(event.message.encode("utf-8", "surrogatepass")),
-                len(data),
-            )
-        tally.events += 1
-        tally.bytes += len(data)
-        yield data
+        data = encode(event, discard, where, tally)
+        if data is not None:
+            yield data
