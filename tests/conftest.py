@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import socket
@@ -330,28 +331,45 @@ SURVIVAL_ROWS = (
     "bad input",
     "bad state file",
 )
-SURVIVAL: dict[str, tuple[str, str, int, int]] = {}
+SURVIVAL_ENV = "AWS_WODLE_SURVIVAL_DIR"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controlling process (not an xdist worker) names a folder for the measurements;
+    workers inherit it through the environment."""
+    if not hasattr(config, "workerinput"):
+        os.environ[SURVIVAL_ENV] = tempfile.mkdtemp(prefix="aws-wodle-survival-")
 
 
 def record_survival(fault: str, how: str, measured: str, lost: int, repeated: int) -> None:
     """Keep one row of the README's "What it survives" table."""
     assert fault in SURVIVAL_ROWS, fault
-    SURVIVAL[fault] = (how, measured, lost, repeated)
+    row = {"fault": fault, "how": how, "measured": measured, "lost": lost, "repeated": repeated}
+    name = "".join(c if c.isalnum() else "-" for c in fault) + ".json"
+    (Path(os.environ[SURVIVAL_ENV]) / name).write_text(json.dumps(row))
 
 
-def survival_table() -> str:
+def survival_table(rows: dict[str, dict[str, object]]) -> str:
     lines = [
         "| fault | how the test injects it | what it measured | events lost | events repeated |",
         "|---|---|---|---|---|",
     ]
     for fault in SURVIVAL_ROWS:
-        how, measured, lost, repeated = SURVIVAL[fault]
-        lines.append(f"| {fault} | {how} | {measured} | {lost} | {repeated} |")
+        r = rows[fault]
+        lines.append(f"| {fault} | {r['how']} | {r['measured']} | {r['lost']} | {r['repeated']} |")
     return "\n".join(lines)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if exitstatus != 0 or set(SURVIVAL) != set(SURVIVAL_ROWS):
+    if hasattr(session.config, "workerinput") or exitstatus != 0:
+        return
+    folder = Path(os.environ.get(SURVIVAL_ENV, "/nonexistent"))
+    rows = {}
+    for path in folder.glob("*.json"):
+        row = json.loads(path.read_text())
+        rows[row["fault"]] = row
+    shutil.rmtree(folder, ignore_errors=True)
+    if set(rows) != set(SURVIVAL_ROWS):
         return
     readme = ROOT / "README.md"
     text = readme.read_text()
@@ -360,4 +378,4 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     head, rest = text.split(begin, 1)
     _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{begin}\n{survival_table()}\n{end}{tail}")
+    readme.write_text(f"{head}{begin}\n{survival_table(rows)}\n{end}{tail}")

@@ -53,8 +53,12 @@ def test_kill9_at_random_moments_loses_nothing(setup: Setup) -> None:
     rng = random.Random(seed_value)
     kills = 0
     for _ in range(10):
+        before = len(setup.sink.received)
         proc = start_daemon(setup, conf, subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.4, 3.0))
+        # Kill while it sends: once this run's first events arrive, at a random moment
+        # within the next 0.3 s (a page of 5,000 takes about that long to send).
+        setup.sink.wait_for(before + 1, timeout=10)
+        time.sleep(rng.uniform(0.0, 0.3))
         proc.kill()
         proc.wait(timeout=10)
         kills += 1
@@ -67,8 +71,8 @@ def test_kill9_at_random_moments_loses_nothing(setup: Setup) -> None:
     page = 5_000  # each stream fits one GetLogEvents page
     record_survival(
         "kill -9",
-        f"100,000 events in 20 streams; SIGKILL at {kills} random moments (seed {seed_value}), "
-        "restart after each",
+        f"100,000 events in 20 streams; SIGKILL at {kills} random moments while sending "
+        f"(seed {seed_value}), restart after each",
         f"{repeated:,} repeats over {kills} kills (bound: one page of {page:,} per kill)",
         lost,
         repeated,

@@ -164,7 +164,10 @@ def test_manager_away_exits_11_and_the_next_run_loses_nothing(setup: Setup) -> N
     args = old_args(setup, "app")
     away = [*old_args(setup, "app", paths=False), "--queue", setup.sink.path + "-away"]
     away += ["--state", setup.state]
-    patient = LEGACY.replace("main(sys.argv[1:])", "main(sys.argv[1:], queue_wait=0.5)")
+    patient = (
+        "import sys; from aws_wodle.legacy import main; "
+        "sys.exit(main(sys.argv[1:], queue_wait=0.5))"
+    )
     result = run_legacy(*away, code=patient)
     assert result.returncode == 11, result.stdout
     assert any("Wazuh must be running" in line for line in lines(result.stdout, "ERROR: "))

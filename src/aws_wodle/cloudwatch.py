@@ -50,8 +50,10 @@ EVENTS_PER_PAGE = 10_000
 # DescribeLogStreams returns at most 50 streams a page.
 STREAMS_PER_PAGE = 50
 # Attempts per call for transient failures (5xx, resets, timeouts, throttles), with
-# botocore's standard retry mode and its jittered exponential backoff.
-MAX_ATTEMPTS = 10
+# botocore's standard retry mode and its jittered exponential backoff. Few: throttling past
+# them is handled by the region's shared budget, whose pauses all threads respect, and any
+# other failure is retried on the next cycle without loss.
+MAX_ATTEMPTS = 4
 # Beyond botocore's attempts, a throttled call waits out the region's shared pauses this
 # long in all before it fails (and its group is retried next cycle).
 MAX_THROTTLED_SECONDS = 600.0

@@ -36,8 +36,10 @@ class Notifier:
             return False
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+                # Never wait on the service manager: a full socket drops this notification.
+                sock.setblocking(False)
                 sock.connect(self.address)
-                sock.sendall(message.encode("utf-8", "replace"))
+                sock.send(message.encode("utf-8", "replace"))
         except OSError as exc:
             log.debug("cannot notify the service manager: %s", exc)
             return False
