@@ -321,8 +321,8 @@ class CloudWatchLogs:
 
 def _events(page: dict[str, Any]) -> list[dict[str, Any]]:
     raw = page.get(_RAW_EVENTS)
-    events = raw if raw is not None else page.get("events", [])
-    return [e for e in events if isinstance(e, dict)]
+    events: list[dict[str, Any]] = raw if isinstance(raw, list) else page.get("events", [])
+    return events
 
 
 class AwsAccess:
