@@ -54,7 +54,6 @@ class RegionBudget:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
-    throttles: int = 0
     calls: Counter[str] = field(default_factory=Counter)
     throttled_calls: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -106,7 +105,6 @@ class RegionBudget:
     def throttled(self, operation: str) -> float:
         """AWS throttled a call: halve its rate and pause every caller; returns the pause."""
         with self._lock:
-            self.throttles += 1
             self.calls[operation] += 1
             self.throttled_calls[operation] += 1
             bucket = self._bucket(operation)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -202,19 +201,13 @@ class CloudWatchLogs:
     """The CloudWatch Logs calls the collector makes, for one account and region.
 
     Thread-safe: one botocore client is shared by every thread reading this region, so its
-    connection pool and retry state are shared too. ``calls`` counts requests by operation.
+    connection pool and retry state are shared too.
     """
 
     def __init__(self, client: Any, region: str, budget: RegionBudget | None = None) -> None:
         self._client = client
         self.region = region
         self.budget = budget
-        self.calls: Counter[str] = Counter()
-        self._count_lock = threading.Lock()
-
-    def _count(self, operation: str) -> None:
-        with self._count_lock:
-            self.calls[operation] += 1
 
     def _call(self, operation: str, call: Callable[[], T]) -> T:
         """Make one call within the region's budget; throttling slows it down, and only
@@ -223,7 +216,6 @@ class CloudWatchLogs:
         while True:
             if self.budget is not None:
                 self.budget.acquire(operation)
-            self._count(operation)
             try:
                 result = _guard(operation, call)
             except Throttled:
@@ -453,14 +445,6 @@ class AwsAccess:
                 client = CloudWatchLogs(raw, region, budget)
                 self._clients[region] = client
             return client
-
-    def calls(self) -> Counter[str]:
-        """Requests made so far, by operation, over every region."""
-        total: Counter[str] = Counter()
-        with self._lock:
-            for client in self._clients.values():
-                total.update(client.calls)
-        return total
 
 
 def _max_attempts() -> int:

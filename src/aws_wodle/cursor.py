@@ -253,11 +253,6 @@ class GroupFilter:
     def __init__(self, positions: dict[str, Position]) -> None:
         self._tracks = {name: _Track(p) for name, p in positions.items()}
 
-    @property
-    def positions(self) -> dict[str, Position]:
-        """Every stream's position after the events accepted so far."""
-        return {name: track.position() for name, track in self._tracks.items()}
-
     def position(self, stream: str) -> Position:
         return self._tracks[stream].position()
 

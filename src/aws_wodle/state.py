@@ -297,15 +297,6 @@ class StateStore:
             ).fetchall()
         return [(str(a), str(r), str(g), int(lag)) for a, r, g, lag in rows]
 
-    def touch(self, key: StreamKey) -> None:
-        """Record a successful read that found nothing new."""
-        with self._lock:
-            self._db.execute(
-                "UPDATE streams SET last_collected = ? WHERE account = ? AND region = ? "
-                "AND log_group = ? AND stream = ?",
-                (time.time(), key.account, key.region, key.group, key.stream),
-            )
-
     def forget(self, key: StreamKey) -> None:
         """Drop a stream's row (the stream is gone)."""
         with self._lock:
