@@ -84,15 +84,8 @@ def gap_request(position: Position) -> Request | None:
 
 def advance_gap(position: Position, fresh: Sequence[LogEvent]) -> Position:
     """The position after ``fresh`` events of the gap were forwarded."""
-    gap_from = position.gap_from
-    boundary = list(position.gap_boundary)
-    for event in fresh:
-        if gap_from is None or event.timestamp > gap_from:
-            gap_from = event.timestamp
-            boundary = [digest(event)]
-        elif event.timestamp == gap_from:
-            boundary.append(digest(event))
-    return replace(position, gap_from=gap_from, gap_boundary=tuple(boundary))
+    gap_from, boundary = _newest(position.gap_from, position.gap_boundary, fresh)
+    return replace(position, gap_from=gap_from, gap_boundary=boundary)
 
 
 def close_gap(position: Position) -> Position:
@@ -157,21 +150,28 @@ def advance_events(position: Position, fresh: Sequence[LogEvent]) -> Position:
     """The newest timestamp, its boundary and the newest ingestion after ``fresh``."""
     if not fresh:
         return position
-    newest = max(event.timestamp for event in fresh)
     ingested = max(event.ingestion_time for event in fresh)
     last_ingestion = position.last_ingestion
     if last_ingestion is None or ingested > last_ingestion:
         last_ingestion = ingested
-    last_ts = position.last_ts
-    at_newest = [digest(event) for event in fresh if event.timestamp == newest]
-    if last_ts is None or newest > last_ts:
-        boundary = tuple(at_newest)
-        last_ts = newest
-    elif newest == last_ts:
-        boundary = position.boundary + tuple(at_newest)
-    else:
-        boundary = position.boundary
+    last_ts, boundary = _newest(position.last_ts, position.boundary, fresh)
     return replace(position, last_ts=last_ts, boundary=boundary, last_ingestion=last_ingestion)
+
+
+def _newest(
+    ts: int | None, boundary: tuple[str, ...], fresh: Sequence[LogEvent]
+) -> tuple[int | None, tuple[str, ...]]:
+    """The newest timestamp after ``fresh`` was forwarded past ``ts``, and the digests of
+    the events forwarded at it (``boundary`` kept when the newest did not move)."""
+    if not fresh:
+        return ts, boundary
+    newest = max(event.timestamp for event in fresh)
+    if ts is not None and newest < ts:
+        return ts, boundary
+    at_newest = tuple(digest(event) for event in fresh if event.timestamp == newest)
+    if ts is not None and newest == ts:
+        return ts, boundary + at_newest
+    return newest, at_newest
 
 
 def has_fresh_token(position: Position, now: float) -> bool:

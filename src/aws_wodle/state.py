@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -261,10 +261,14 @@ class StateStore:
             )
             for key, p, events, nbytes in rows
         ]
+        self._execute_many(_UPSERT, values)
+
+    def _execute_many(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
+        """Run ``sql`` once per row, all in one transaction, committed before returning."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(_UPSERT, values)
+                self._db.executemany(sql, rows)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -272,19 +276,11 @@ class StateStore:
 
     def note_reported(self, account: str, region: str, group: str, last: dict[str, int]) -> None:
         """Record each stream's lastEventTimestamp as DescribeLogStreams reported it."""
-        rows = [(ts, account, region, group, name) for name, ts in last.items()]
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "UPDATE streams SET reported_last_event = ? WHERE account = ? "
-                    "AND region = ? AND log_group = ? AND stream = ?",
-                    rows,
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        self._execute_many(
+            "UPDATE streams SET reported_last_event = ? WHERE account = ? "
+            "AND region = ? AND log_group = ? AND stream = ?",
+            [(ts, account, region, group, name) for name, ts in last.items()],
+        )
 
     def group_lags(self) -> list[tuple[str, str, str, int]]:
         """(account, region, group, lag in ms): the largest lag among each group's streams."""
