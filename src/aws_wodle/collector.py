@@ -170,12 +170,10 @@ class ServicePass:
         """Read the streams that need it, together where that saves calls; returns the
         tally, and the group's failure if any streams failed."""
         tally = Tally()
-        together, alone = self._plan(
-            account, logs.region, group, due, positions=positions, start=start
-        )
+        resolved = {i.name: cursor.resolve(positions.get(i.name), start) for i in due}
+        together, alone = self._plan(account, logs.region, group, due, resolved)
         if together:
             reader = GroupReader(self.ctx, logs, account, group, self.service.discard)
-            resolved = {i.name: cursor.resolve(positions.get(i.name), start) for i in together}
             try:
                 reader.collect(together, resolved, tally)
             except AccessDenied as exc:
@@ -191,7 +189,11 @@ class ServicePass:
                 )
                 alone = together + alone
         problems = self._each(
-            alone, lambda info, t: self._read_one(logs, account, group, info, t, start=start), tally
+            alone,
+            lambda info, t: self._read_one(
+                logs, account, group, info, t, previous=positions.get(info.name), start=start
+            ),
+            tally,
         )
         return tally, _group_failure(problems) if problems else None
 
@@ -201,9 +203,7 @@ class ServicePass:
         region: str,
         group: str,
         due: list[StreamInfo],
-        *,
-        positions: dict[str, Position],
-        start: int,
+        resolved: dict[str, Position],
     ) -> tuple[list[StreamInfo], list[StreamInfo]]:
         """Split the streams to read into those read together (FilterLogEvents) and those
         read one by one (GetLogEvents): streams with a live token or an open gap go alone;
@@ -212,7 +212,7 @@ class ServicePass:
         candidates: list[StreamInfo] = []
         alone: list[StreamInfo] = []
         for info in due:
-            position = cursor.resolve(positions.get(info.name), start)
+            position = resolved[info.name]
             if position.gap_until is None and not cursor.has_fresh_token(position, now):
                 candidates.append(info)
             else:
@@ -249,6 +249,12 @@ class ServicePass:
                     problems.append(problem)
         return problems
 
+    def _reader(
+        self, logs: CloudWatchLogs, account: str, group: str, info: StreamInfo
+    ) -> StreamReader:
+        key = StreamKey(account, logs.region, group, info.name)
+        return StreamReader(self.ctx, logs, key, self.service.discard)
+
     def _read_one(
         self,
         logs: CloudWatchLogs,
@@ -257,19 +263,20 @@ class ServicePass:
         info: StreamInfo,
         tally: Tally,
         *,
+        previous: Position | None,
         start: int,
     ) -> None:
-        """Read one stream to its end with GetLogEvents."""
-        key = StreamKey(account, logs.region, group, info.name)
-        reader = StreamReader(self.ctx, logs, key, self.service.discard)
+        """Read one stream to its end with GetLogEvents, from its stored ``previous``
+        position (None for a stream never collected)."""
+        reader = self._reader(logs, account, group, info)
         try:
-            position = reader.collect(info, start, tally)
+            position = reader.collect(previous, info, start, tally)
         except GroupNotFound:
-            self.ctx.state.forget(key)
+            self.ctx.state.forget(reader.key)
             log.info("%s: stream vanished while being read", reader.where)
             return
         done = cursor.checked(position, info, self.ctx.clock(), confirmed=reader.confirmed)
-        self.ctx.state.save(key, done, events=0, nbytes=0)
+        self.ctx.state.save(reader.key, done, events=0, nbytes=0)
         tally.streams += 1
 
     def _remove_one(
@@ -285,11 +292,10 @@ class ServicePass:
         """Delete one collected stream when it is idle and a last read finds nothing new."""
         if denied.is_set():
             return
-        key = StreamKey(account, logs.region, group, info.name)
-        record = self.ctx.state.get(key)
+        reader = self._reader(logs, account, group, info)
+        record = self.ctx.state.get(reader.key)
         if record is None:
             return
-        reader = StreamReader(self.ctx, logs, key, self.service.discard)
         try:
             reader.remove_if_idle(info, record.position, tally)
         except AccessDenied as exc:
@@ -297,7 +303,7 @@ class ServicePass:
                 denied.set()
             raise
         except GroupNotFound:
-            self.ctx.state.forget(key)
+            self.ctx.state.forget(reader.key)
 
     def _forget_vanished(
         self,

@@ -32,10 +32,10 @@ class StreamReader:
         # Whether the last read ended on proof of the end (see cursor.confirmed_end).
         self.confirmed = True
 
-    def collect(self, info: StreamInfo | None, start: int, tally: Tally) -> Position:
-        """Read what is new since the stored position; returns the final position."""
-        record = self.ctx.state.get(self.key)
-        previous = record.position if record else None
+    def collect(
+        self, previous: Position | None, info: StreamInfo | None, start: int, tally: Tally
+    ) -> Position:
+        """Read what is new since the stored ``previous`` position; returns the final one."""
         position = cursor.resolve(previous, start)
         if previous is not None and position.covered_from > previous.covered_from:
             log.info(
