@@ -31,6 +31,11 @@ BASE_ENV = {
 }
 
 
+# moto makes an event readable the moment it accepts it: no settle margin is needed against
+# it (tests of AWS's eventual consistency go through the AWS-like double, with the default).
+TEST_FLAGS = ("--settle", "0s")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -292,6 +297,7 @@ class Setup:
             self.sink.path,
             "--state",
             self.state,
+            *TEST_FLAGS,
             *extra,
             env=env,
         )
@@ -307,7 +313,7 @@ def start_daemon(
     """Start ``aws-wodle run`` (the long-running daemon) as a real process."""
     return subprocess.Popen(
         [sys.executable, "-m", "aws_wodle", "run", "--config", str(config),
-         "--queue", setup.sink.path, "--state", setup.state, *extra],
+         "--queue", setup.sink.path, "--state", setup.state, *TEST_FLAGS, *extra],
         env=env or cli_env(), stderr=stderr, text=True,
     )  # fmt: skip
 

@@ -22,7 +22,12 @@ from .errors import ConfigError, StateError, WodleError
 from .forward import QueueForwarder
 from .metrics import Metrics, parse_address, serve
 from .paths import DEFAULT_HOME, STATE_RELATIVE, config_path, queue_path, state_path
-from .pipeline import DEFAULT_REMOVE_IDLE_SECONDS, Context
+from .pipeline import (
+    DEFAULT_LOOKBACK_SECONDS,
+    DEFAULT_REMOVE_IDLE_SECONDS,
+    DEFAULT_SETTLE_SECONDS,
+    Context,
+)
 from .state import StateStore, StreamRecord, read_records
 
 log = logging.getLogger("aws_wodle")
@@ -98,6 +103,22 @@ def _parser() -> argparse.ArgumentParser:
         "(e.g. 10m; 0 turns the margin off; default 10m)",
     )
 
+    run.add_argument(
+        "--lookback",
+        type=_duration,
+        default=DEFAULT_LOOKBACK_SECONDS,
+        help="how late an event may arrive (its ingestion time minus its timestamp) and still "
+        "be forwarded exactly once; each cycle re-reads this much of every group's recent "
+        "events (e.g. 15m, the default; 0 turns it off: cheapest, but late events are lost)",
+    )
+    run.add_argument(
+        "--settle",
+        type=_duration,
+        default=DEFAULT_SETTLE_SECONDS,
+        help="how long after AWS accepts an event it is trusted to be readable (PutLogEvents "
+        "is eventually consistent); events newer than this wait for the next cycle "
+        "(default 30s)",
+    )
     run.add_argument(
         "--metrics",
         metavar="ADDR:PORT",
@@ -196,6 +217,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         state=state,
         forwarder=forwarder,
         remove_idle=args.remove_idle,
+        lookback=args.lookback,
+        settle=args.settle,
         stop=stop,
         budgets=Budgets(dict(args.rate)),
     )

@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 
 # A stream written to within this margin is not deleted yet (the `--remove-idle` default).
 DEFAULT_REMOVE_IDLE_SECONDS = 600.0
+# Events up to this late (ingestion time minus timestamp) are forwarded exactly once: it
+# covers VPC Flow Logs (10-minute windows plus delivery) and CloudTrail (minutes behind).
+DEFAULT_LOOKBACK_SECONDS = 900.0
+# PutLogEvents is eventually consistent: an event accepted this long ago is taken to be
+# readable. Reads lag writes by seconds in practice; the margin delays delivery by as much.
+DEFAULT_SETTLE_SECONDS = 30.0
 
 
 class Stopped(Exception):
@@ -35,6 +41,8 @@ class Context:
     forwarder: QueueForwarder
     budgets: Budgets = field(default_factory=Budgets)
     remove_idle: float = DEFAULT_REMOVE_IDLE_SECONDS
+    lookback: float = DEFAULT_LOOKBACK_SECONDS
+    settle: float = DEFAULT_SETTLE_SECONDS
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time
     # Held from a page's first send to its commit: at any moment at most one page has been
