@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench dist clean
+.PHONY: install demo test lint typecheck bench dist deb systemd-test survival survival-check clean
 
 install: $(STAMP)
 
@@ -18,15 +18,27 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts packaging
+	$(BIN)/ruff format --check src tests scripts packaging
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	$(BIN)/mypy packaging
 
 # Two workers: most tests wait on real processes, sockets and moto, not on the CPU.
+# loadgroup keeps the tests of one container (tests/test_systemd.py) on one worker.
 test: lint typecheck
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+# README.md's "What it survives" table, from the last complete test session's measurements
+# (make test writes them to .pytest_cache/aws-wodle-survival.json, never to README.md).
+survival: $(STAMP)
+	$(BIN)/python tests/survival.py
+
+# Exits 1 when README's table differs from the last session in its faults, how each is
+# injected, or the events lost (the other cells change from run to run); CI runs it.
+survival-check: $(STAMP)
+	$(BIN)/python tests/survival.py --check
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench.py $(ARGS)
@@ -34,6 +46,16 @@ bench: $(STAMP)
 dist: $(STAMP)
 	$(BIN)/python -m pip install --quiet build
 	$(BIN)/python -m build
+
+# dist/aws-wodle_VERSION_all.deb: wheels for Python 3.10-3.13, the units, maintainer
+# scripts that build /opt/aws-wodle on install (packaging/build_deb.py says more).
+deb: $(STAMP)
+	$(BIN)/python packaging/build_deb.py
+
+# The package in a Debian 12 container under its real systemd (root; installs
+# systemd-container and debootstrap if needed, caches the image in /var/lib/machines).
+systemd-test: $(STAMP)
+	$(BIN)/python -m pytest -v tests/test_systemd.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

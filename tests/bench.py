@@ -1,65 +1,439 @@
-"""The benchmark of the issue's workloads: a real collector process against moto, behind a
-proxy of ours that counts (and for workload Q rate-limits) every call.
+"""The benchmark: a real collector process against moto, behind the counting proxy of ours,
+cycle after cycle, with the old module's figures beside ours.
 
-Run ``python tests/bench.py [--only A,B,...] [--repeat N] [--write]`` (or ``make bench``):
-it prints one table, and with ``--write`` rewrites BENCHMARKS.md at the repository root.
+Run ``python tests/bench.py [--only S,G,R,L,A,B,C,D,E,Q] [--sizes 1000,20000,100000]
+[--repeat N] [--write]`` (or ``make bench ARGS=...``): it prints the tables, and with
+``--write`` rewrites BENCHMARKS.md at the repository root.
+
+Workloads (issue 9 first, then the earlier ones):
+
+- S: 1 group of 1,000 / 20,000 / 100,000 streams (``--sizes``), each written once with 3
+  events hours ago; cycles: first collection, idle, 1% of the streams get 5 events, the host
+  clock moved +1 h (libfaketime), and an hour later (host and AWS clocks +1 h).
+- G: 200 groups x 10 streams, same cycles.
+- R: no ``<regions>``, the group in 1 of the partition's regions; the daemon under a clock
+  the benchmark moves 5 minutes a cycle, then an hour.
+- L: the lookback's cost: a busy group at 5-minute cycles, ``--lookback 15m`` vs ``0``.
+- A, B, C (with the old module's model measured on the same seed), D1, D, E, Q: as before.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
+import itertools
 import os
 import platform
-import shutil
-import signal
+import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import boto3
 import moto
 
-from awsproxy import AwsProxy
-from conftest import ROOT, MotoServer, Sink, cli_env, put, service_xml, write_config
+from benchsupport.harness import (
+    PAGE_EVENTS,
+    QUOTAS,
+    READS,
+    STS,
+    TESTS,
+    Cycle,
+    Env,
+    Measured,
+    MotoHost,
+    RunningDaemon,
+    by_region,
+    now_ms,
+    progress,
+    quota_seconds,
+    show_calls,
+)
+from conftest import ROOT
 
-# CloudWatch Logs' request quotas per account and region (requests per second). Quota-seconds
-# are calls / quota summed over these; other calls (STS, DeleteLogStream) cost none here.
-QUOTAS: dict[str, float] = {
-    "GetLogEvents": 10.0,
-    "FilterLogEvents": 5.0,
-    "DescribeLogStreams": 5.0,
-    "DescribeLogGroups": 5.0,
-}
-# The calls that read events; a run with nothing new should make none of them.
-READS = ("GetLogEvents", "FilterLogEvents")
-# Both event-reading calls return at most this many events a page.
-PAGE_EVENTS = 10_000
-HEADER = b"1:Wazuh-AWS:"
-ACCOUNT = "123456789012"
-# Collector processes of Q run at most this many times before its loss is counted as final.
+REGION = "us-east-1"
+GROUP = "/aws/lambda/orders-api"
+HOUR_MS = 3_600_000
+OLD_PAGE_STREAMS = 50  # DescribeLogStreams page
+# Q's collector runs at most this many times before its loss is counted as final.
 MAX_RUNS = 5
-# After the collector exits, what it sent is already queued in the socket: stop waiting once
-# nothing more arrived for this long, or for the short while once everything expected has.
-QUIET_SECONDS = 1.0
-SHORT_QUIET_SECONDS = 0.2
-SETTLE_TIMEOUT = 60.0
-STARTED = time.monotonic()
 
 
-def progress(text: str) -> None:
-    """One progress line on stderr, stamped with the seconds since the benchmark started."""
-    print(f"[{time.monotonic() - STARTED:7.1f} s] {text}", file=sys.stderr, flush=True)
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def lambda_stream(index: int) -> str:
+    """A Lambda-like stream name: one per container instance."""
+    return f"2026/12/01/[$LATEST]{index:032x}"
+
+
+def flow_stream(index: int) -> str:
+    return f"eni-{index:05d}-all"
+
+
+def flow_group(index: int) -> str:
+    return f"/aws/vpc/flow-logs-{index:03d}"
+
+
+# ------------------------------------------------------------------- the old module
+
+
+@dataclass(frozen=True)
+class GroupLoad:
+    """One region and group as the old module meets it in one run: its streams, and how
+    many of them have how many new events (``new``: (streams, events each) pairs)."""
+
+    region: str
+    streams: int
+    new: tuple[tuple[int, int], ...] = ()
+
+
+def old_module(loads: Iterable[GroupLoad]) -> tuple[Counter[str], dict[str, Counter[str]]]:
+    """The old module's calls for one run, by reference.md section 9: per region and group
+    2 x ceil(N / 50) DescribeLogStreams, per stream ceil(new / 10,000) + 1 GetLogEvents, and
+    one GetCallerIdentity. Returns the total and the calls of each region."""
+    total: Counter[str] = Counter({STS: 1})
+    regions: dict[str, Counter[str]] = {}
+    for load in loads:
+        calls = Counter(
+            {
+                "DescribeLogStreams": 2 * ceil_div(load.streams, OLD_PAGE_STREAMS),
+                "GetLogEvents": load.streams
+                + sum(n * ceil_div(events, PAGE_EVENTS) for n, events in load.new),
+            }
+        )
+        total.update(calls)
+        regions.setdefault(load.region, Counter()).update(calls)
+    return total, regions
+
+
+def busiest(regions: dict[str, Counter[str]]) -> float:
+    return max((quota_seconds(c) for c in regions.values()), default=0.0)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Row:
+    """One cycle of a workload, its target, and the old module's figures for the same."""
+
+    workload: str
+    key: str
+    cycle: Cycle
+    target: str = ""
+    ok: bool | None = None
+    old: Counter[str] = field(default_factory=Counter)
+    old_regions: dict[str, Counter[str]] = field(default_factory=dict)
+    old_note: str = ""
+
+    @property
+    def old_total(self) -> int:
+        return sum(self.old.values())
+
+
+def duration(seconds: float) -> str:
+    """A short human duration."""
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def times(old: float, ours: float) -> str:
+    """How many times ``ours`` fits in ``old``."""
+    if not old or not ours:
+        return "-"
+    ratio = old / ours
+    return f"{ratio:.1f}x" if ratio < 10 else f"{ratio:,.0f}x"
+
+
+def verdict(ok: bool | None) -> str:
+    return {True: "yes", False: "**no**", None: "-"}[ok]
+
+
+# ---------------------------------------------------------- S and G: priced by change
+
+
+@dataclass
+class Options:
+    sizes: list[int]
+    repeat: int
+    collector_src: str | None
+
+
+def seed_old(env: Env, group: str, names: Sequence[str], per_stream: int = 3) -> range:
+    """Each stream written once, hours ago (older than any lookback): ``per_stream`` events
+    1 ms apart, ingested 2 s after their timestamps, streams spread over an hour."""
+    base = now_ms() - 3 * HOUR_MS
+    step = max(1, HOUR_MS // max(1, len(names)))
+    return env.fill(
+        REGION, group, names, per_stream, ts=base, ts_stream=step, ts_event=1, ingest_delay=2000
+    )
+
+
+def put_fresh(env: Env, group: str, names: Sequence[str], per_stream: int) -> range:
+    """``per_stream`` new events in each stream, ingested now (after the collector's last
+    read, as on AWS), 1.5 s after their timestamps; then a wait into the next second of the
+    proxy's ``Date`` (1 s steps), so that the next read's clock has passed them, as it
+    would have minutes later at a real interval."""
+    return env.fill(
+        REGION, group, names, per_stream, ts=now_ms() - 1500, ts_event=1, ingest_delay=1500
+    )
+
+
+def change_cycles(env: Env, workload: str, key: str, groups: dict[str, list[str]]) -> list[Row]:
+    """The cycles of issue 9's table over seeded ``groups`` (name -> streams): first
+    collection, idle, 1% of the streams get 5 events, host clock +1 h, an hour later."""
+    rows: list[Row] = []
+
+    def row(cycle: Cycle, new: Callable[[str], tuple[tuple[int, int], ...]]) -> Row:
+        total, regions = old_module(
+            GroupLoad(REGION, len(names), new(group)) for group, names in groups.items()
+        )
+        made = Row(workload, key, cycle, old=total, old_regions=regions)
+        rows.append(made)
+        return made
+
+    first = row(env.once("first collection"), lambda g: ((len(groups[g]), 3),))
+    events = 3 * sum(len(s) for s in groups.values())
+    limit = 3 + ceil_div(events, PAGE_EVENTS)
+    first.target = f"<= 3 + ceil({events:,} / 10,000) = {limit} calls"
+    first.ok = first.cycle.total <= limit and not first.cycle.pending
+    row(env.once("idle"), lambda _g: ())
+    # Every 100th stream, counted across the groups.
+    chosen: dict[str, list[str]] = {}
+    flat = [(g, name) for g, names in groups.items() for name in names]
+    for group, name in flat[::100]:
+        chosen.setdefault(group, []).append(name)
+    for group, names in chosen.items():
+        put_fresh(env, group, names, 5)
+    time.sleep(1.2)
+    changed = sum(len(n) for n in chosen.values())
+    row(
+        env.once(f"1% of streams ({changed:,}) get 5 events"),
+        lambda g: ((len(chosen.get(g, [])), 5),),
+    )
+    row(env.once("host clock +1 h (faketime), nothing new", host_offset=3600), lambda _g: ())
+    later = env.once(
+        "an hour later (host and AWS clocks +1 h), nothing new", host_offset=3600, aws_offset=3600
+    )
+    row(later, lambda _g: ())
+    return rows
+
+
+def streams_workload(size: int, opts: Options) -> list[Row]:
+    key = f"S{size}"
+    env = Env.create(key, [GROUP], collector_src=opts.collector_src)
+    try:
+        names = [lambda_stream(i) for i in range(size)]
+        started = time.monotonic()
+        seed_old(env, GROUP, names)
+        progress(f"{key}: seeded {size:,} streams in {time.monotonic() - started:.1f} s")
+        rows = change_cycles(env, f"1 group, {size:,} streams", key, {GROUP: names})
+    finally:
+        env.close()
+    for row in rows[1:]:
+        c = row.cycle
+        if row.cycle.label.startswith("idle"):
+            row.target, row.ok = "<= 2 calls, the same at every size", c.total <= 2
+        else:
+            limit = 3
+            row.target, row.ok = f"<= {limit} calls", c.total <= limit
+        if c.repeated or (c.pending and not row.cycle.label.startswith("first")):
+            row.ok = False
+    return rows
+
+
+def groups_workload(opts: Options) -> list[Row]:
+    key = "G"
+    groups = {flow_group(g): [flow_stream(s) for s in range(10)] for g in range(200)}
+    env = Env.create(key, list(groups), collector_src=opts.collector_src)
+    try:
+        for group, names in groups.items():
+            seed_old(env, group, names)
+        rows = change_cycles(env, "200 groups x 10 streams", key, groups)
+    finally:
+        env.close()
+    rows[0].target, rows[0].ok = "-", None
+    idle = rows[1]
+    idle.target = "<= 200 CloudWatch Logs calls (one per group)"
+    idle.ok = idle.cycle.logs_calls <= 200 and not idle.cycle.repeated
+    return rows
+
+
+# ------------------------------------------------------------------ R: every region
+
+
+@dataclass
+class RegionsResult:
+    rows: list[tuple[str, Cycle]]
+    regions: int  # of the partition, as botocore lists them
+    daemon: Measured
+    asks: dict[str, list[float]]  # region lacking the group -> minutes (host clock) asked
+    jump: int  # the index of the first cycle after the hour's jump
+
+    @property
+    def steady(self) -> list[Cycle]:
+        """The cycles 5 minutes apart, after the first."""
+        return [c for _, c in self.rows[1 : self.jump]]
+
+    @property
+    def idle(self) -> list[int]:
+        return [c.total for c in self.steady]
+
+    @property
+    def per_cycle(self) -> list[int]:
+        """Regions lacking the group asked, in each steady cycle."""
+        return [sum(1 for r in by_region(c.moto_calls) if r != REGION) for c in self.steady]
+
+    @property
+    def gaps(self) -> list[float]:
+        """Minutes between two asks of one region lacking the group."""
+        return [b - a for times in self.asks.values() for a, b in itertools.pairwise(times)]
+
+    @property
+    def missing(self) -> int:
+        return self.regions - 1
+
+    @property
+    def hourly(self) -> bool:
+        return not self.gaps or min(self.gaps) >= 60
+
+    @property
+    def spread(self) -> bool:
+        """No steady cycle asks more than a quarter of the regions lacking the group."""
+        return max(self.per_cycle, default=0) <= ceil_div(self.missing, 4)
+
+    @property
+    def sts(self) -> int:
+        return sum(c.calls[STS] for _, c in self.rows)
+
+    @property
+    def ok(self) -> bool:
+        return statistics.median(self.idle) <= 2 and self.hourly and self.spread and self.sts == 1
+
+
+def partition_regions() -> list[str]:
+    return sorted(boto3.session.Session().get_available_regions("logs"))
+
+
+def regions_workload(
+    opts: Options, cycles_before: int = 25, cycles_after: int = 4
+) -> RegionsResult:
+    """The daemon with no ``<regions>`` and the group in us-east-1 only; the host and AWS
+    clocks move 5 minutes a cycle (the wodle's interval) for two hours, then an hour at
+    once."""
+    key = "R"
+    env = Env.create(key, [GROUP], regions="", collector_src=opts.collector_src)
+    rows: list[tuple[str, Cycle]] = []
+    asks: dict[str, list[float]] = {}
+    try:
+        seed_old(env, GROUP, [lambda_stream(i) for i in range(10)])
+        daemon = RunningDaemon(env)
+        try:
+            minutes = 0.0
+            for index in range(cycles_before + cycles_after):
+                if index:
+                    step = 60 if index == cycles_before else 5
+                    daemon.move(step * 60)
+                    minutes += step
+                label = f"+{minutes:.0f} min"
+                cycle = daemon.cycle(label)
+                rows.append((label, cycle))
+                for region in by_region(cycle.moto_calls):
+                    if region != REGION:
+                        asks.setdefault(region, []).append(minutes)
+        finally:
+            measured = daemon.stop()
+    finally:
+        env.close()
+    return RegionsResult(rows, len(partition_regions()), measured, asks, cycles_before)
+
+
+# --------------------------------------------------------------- L: the lookback's cost
+
+
+@dataclass
+class LookbackResult:
+    lookback: str
+    cycles: list[Cycle]
+    late: int  # events put more than 2 s after their timestamps
+    late_lost: int
+    lost: int
+
+
+LOOKBACK_RATE = 40  # events a second into the busy group
+LOOKBACK_STREAMS = 20
+LOOKBACK_INTERVAL_MS = 5 * 60_000
+LOOKBACK_CYCLES = 7
+LOOKBACK_STEADY_FROM = 4  # the window (lookback + interval) is full from this cycle on
+LOOKBACK_READ_MARGIN_MS = 30_000  # no events ingested in the 30 s after each read
+
+
+def lookback_events(
+    rng: random.Random, start: int, end: int
+) -> tuple[list[tuple[str, int, int]], list[int]]:
+    """Events ingested in (start, end], ``LOOKBACK_RATE`` a second: 95% ingested within 2 s
+    of their timestamps, 5% 1 to 10 minutes late (VPC flow logs, CloudTrail). Returns the
+    events (stream, timestamp, ingestion time) and the indexes of the late ones."""
+    count = LOOKBACK_RATE * (end - start) // 1000
+    events: list[tuple[str, int, int]] = []
+    late: list[int] = []
+    for k in range(count):
+        ingest = start + (k + 1) * (end - start) // count
+        if rng.random() < 0.05:
+            lateness = rng.randint(60_000, 600_000)
+            late.append(k)
+        else:
+            lateness = rng.randint(0, 2000)
+        events.append((flow_stream(rng.randrange(LOOKBACK_STREAMS)), ingest - lateness, ingest))
+    return events, late
+
+
+def lookback_workload(lookback: str, opts: Options) -> LookbackResult:
+    """Cycles 5 minutes apart on a timeline an hour in the past (both clocks moved to each
+    cycle's moment), with the same events for every lookback."""
+    key = f"L{lookback}"
+    env = Env.create(key, [GROUP], collector_src=opts.collector_src)
+    rng = random.Random(20261202)
+    late_seqs: list[int] = []
+    cycles: list[Cycle] = []
+    try:
+        moment = now_ms() - HOUR_MS
+        events, late = lookback_events(rng, moment - 4 * LOOKBACK_INTERVAL_MS, moment)
+        for index in range(LOOKBACK_CYCLES + 1):
+            if index:
+                # Ingested after the last read ended (a cycle here lasts seconds), so that
+                # no event is written into AWS's past, until this cycle's moment.
+                start = moment + LOOKBACK_READ_MARGIN_MS
+                moment += LOOKBACK_INTERVAL_MS
+                events, late = lookback_events(rng, start, moment)
+            seqs = env.put(REGION, GROUP, events)
+            late_seqs.extend(seqs[k] for k in late)
+            # Read 2 s after the cycle's moment, in whole seconds (AWS's Date has 1 s steps).
+            offset = float(ceil_div(moment - now_ms(), 1000) + 2)
+            label = "first collection" if not index else f"cycle {index}"
+            cycle = env.once(label, "--lookback", lookback, host_offset=offset, aws_offset=offset)
+            cycles.append(cycle)
+            if cycle.measured and cycle.measured.wall > LOOKBACK_READ_MARGIN_MS / 1000 - 5:
+                progress(f"{key}: {label} outlasted the margin; the next events may be early")
+        late_lost = env.ledger.missing(late_seqs)
+        lost = env.ledger.pending
+    finally:
+        env.close()
+    return LookbackResult(lookback, cycles, len(late_seqs), late_lost, lost)
+
+
+# ------------------------------------------------------- the earlier workloads, A to Q
 
 
 @dataclass(frozen=True)
@@ -74,44 +448,48 @@ class Shape:
 
     @property
     def total(self) -> int:
-        """Events seeded in all."""
         return len(self.regions) * self.groups * self.busy * self.events
+
+    def loads(self, first: bool = True) -> list[GroupLoad]:
+        new = ((self.busy, self.events),) if first else ()
+        return [GroupLoad(r, self.streams, new) for r in self.regions for _ in range(self.groups)]
 
 
 @dataclass(frozen=True)
-class Workload:
-    """One row of the table: a shape, how it is collected, and what the issue asks of it."""
-
+class Classic:
     key: str
     what: str
     shape: Shape
     enforce: bool = False  # the proxy answers ThrottlingException beyond QUOTAS
     after: str | None = None  # runs on the state left by this workload (B after A)
-    until_delivered: bool = False  # re-run the collector until every event arrived
-    timeout: float = 900.0  # seconds one collector process may take before it is killed
+    until_delivered: bool = False
+    timeout: float = 900.0
 
 
-ONE_REGION = ("us-east-1",)
-THREE_REGIONS = ("us-east-1", "us-west-2", "eu-west-1")
-A_SHAPE = Shape(ONE_REGION, groups=1, streams=500, busy=500, events=20)
-D_SHAPE = Shape(THREE_REGIONS, groups=4, streams=50, busy=10, events=200)
-WORKLOADS: dict[str, Workload] = {
+ONE = (REGION,)
+THREE = (REGION, "us-west-2", "eu-west-1")
+A_SHAPE = Shape(ONE, 1, 500, 500, 20)
+CLASSICS: dict[str, Classic] = {
     w.key: w
     for w in (
-        Workload("A", "1 group, 500 streams x 20 events, first collection", A_SHAPE),
-        Workload("B", "A again with nothing new (same state)", A_SHAPE, after="A"),
-        Workload("C", "1 group, 5 streams x 50,000 events", Shape(ONE_REGION, 1, 5, 5, 50_000)),
-        Workload(
+        Classic("A", "1 group, 500 streams x 20 events, first collection", A_SHAPE),
+        Classic("B", "A again with nothing new (same state)", A_SHAPE, after="A"),
+        Classic("C", "1 group, 5 streams x 50,000 events", Shape(ONE, 1, 5, 5, 50_000)),
+        Classic(
             "D1",
             "1 region x 4 groups x 50 streams (10 with 200 events each)",
-            Shape(ONE_REGION, 4, 50, 10, 200),
+            Shape(ONE, 4, 50, 10, 200),
         ),
-        Workload("D", "3 regions x 4 groups x 50 streams (10 with 200 events each)", D_SHAPE),
-        Workload("E", "1 stream x 1,000,000 events", Shape(ONE_REGION, 1, 1, 1, 1_000_000)),
-        Workload(
+        Classic(
+            "D",
+            "3 regions x 4 groups x 50 streams (10 with 200 events each)",
+            Shape(THREE, 4, 50, 10, 200),
+        ),
+        Classic("E", "1 stream x 1,000,000 events", Shape(ONE, 1, 1, 1, 1_000_000)),
+        Classic(
             "Q",
             "1 group, 5,000 streams x 20 events, quotas enforced by the proxy",
-            Shape(ONE_REGION, 1, 5_000, 5_000, 20),
+            Shape(ONE, 1, 5_000, 5_000, 20),
             enforce=True,
             until_delivered=True,
             timeout=1800.0,
@@ -120,550 +498,544 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 
-# ---------------------------------------------------------------------------- seeding
-
-
-def flow_line(seq: int, timestamp: int) -> str:
-    """A VPC flow log record, distinct for each ``seq``, as CloudWatch Logs receives them."""
-    mix = (seq * 2654435761) & 0xFFFFFFFF
-    start = timestamp // 1000
-    action = "REJECT" if mix % 7 == 0 else "ACCEPT"
-    return (
-        f"2 {ACCOUNT} eni-{seq:017x} 10.{mix >> 24}.{(mix >> 16) & 255}.{(mix >> 8) & 255} "
-        f"172.31.{mix & 255}.{(mix >> 4) & 255} {1024 + mix % 64000} 443 6 {1 + mix % 90} "
-        f"{60 + mix % 90_000} {start} {start + 60} {action} OK"
-    )
-
-
-def group_name(index: int) -> str:
-    return f"/aws/vpc/flow-logs-{index:02d}"
-
-
-def stream_name(index: int) -> str:
-    return f"eni-{index:05d}-all"
-
-
-def seed(server: MotoServer, shape: Shape, first: int) -> set[str]:
-    """Create the shape's groups and streams in moto (directly, not through the proxy) and
-    put distinct messages, 1 ms apart from ``first``; returns every message put."""
-    jobs: list[tuple[Any, str, str, list[str]]] = []
-    messages: set[str] = set()
-    seq = 0
-    for region in shape.regions:
-        logs = server.client("logs", region)
-        for g in range(shape.groups):
-            logs.create_log_group(logGroupName=group_name(g))
-            for s in range(shape.streams):
-                count = shape.events if s < shape.busy else 0
-                batch = [flow_line(seq + i, first + i) for i in range(count)]
-                seq += count
-                messages.update(batch)
-                jobs.append((logs, group_name(g), stream_name(s), batch))
-    if len(messages) != seq:
-        raise RuntimeError("seeded messages are not distinct")
-
-    def create(job: tuple[Any, str, str, list[str]]) -> None:
-        logs, group, stream, batch = job
-        logs.create_log_stream(logGroupName=group, logStreamName=stream)
-        if batch:
-            put(logs, group, stream, batch, first)
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(create, jobs))
-    return messages
-
-
-# ------------------------------------------------------------------------- environment
-
-
-@dataclass
-class Env:
-    """A seeded moto server, the proxy before it, a bound sink, a config and a state file."""
-
-    folder: Path
-    server: MotoServer
-    proxy: AwsProxy
-    sink: Sink
-    config: Path
-    messages: set[str]
-    state: Path
-    seen: set[str] = field(default_factory=set)  # delivered so far on this state
-    serial: int = 0
-
-    def fresh_state(self) -> None:
-        """Start over with an empty state file: the next collection is a first one."""
-        self.serial += 1
-        self.state = self.folder / f"state-{self.serial}.db"
-        self.seen = set()
-
-    def close(self) -> None:
-        self.proxy.stop()
-        self.sink.unbind()
-        self.server.stop()
-        shutil.rmtree(self.folder, ignore_errors=True)
-
-
-class QuickSink(Sink):
-    """The tests' Sink, reading into 64 KiB buffers: its 1 MiB reads allocate (and shrink)
-    1 MiB per datagram, which capped it near 80,000 datagrams/s on this machine, close to
-    the collector's target. The manager takes at most 65,535 bytes a datagram anyway."""
-
-    def _loop(self) -> None:
-        sock = self.sock
-        assert sock is not None
-        while not self._stop.is_set():
-            try:
-                self.received.append(sock.recv(65536))
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-
-def build_env(workload: Workload) -> Env:
-    """Start moto, seed it, put the proxy before it, bind a sink and write ossec.conf."""
+def classic_env(workload: Classic, opts: Options) -> Env:
     shape = workload.shape
-    server = MotoServer()
-    progress(
-        f"{workload.key}: seeding {shape.total:,} events in "
-        f"{len(shape.regions) * shape.groups * shape.streams:,} streams"
-    )
+    groups = [flow_group(g) for g in range(shape.groups)]
+    env = Env.create(
+        workload.key, groups, ",".join(shape.regions),
+        quotas=dict(QUOTAS) if workload.enforce else None, collector_src=opts.collector_src,
+    )  # fmt: skip
     started = time.monotonic()
-    # Within the last hour (1,000,000 events 1 ms apart span under 17 minutes).
-    first = int(time.time() * 1000) - 50 * 60 * 1000
-    try:
-        messages = seed(server, shape, first)
-    except BaseException:
-        server.stop()
-        raise
-    progress(f"{workload.key}: seeded in {time.monotonic() - started:.1f} s")
-    proxy = AwsProxy(server.url, quotas=dict(QUOTAS) if workload.enforce else None)
-    folder = Path(tempfile.mkdtemp(prefix="awb"))
-    sink = QuickSink(str(folder / "queue"))
-    sink.bind()
-    yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
-    groups = ",".join(group_name(g) for g in range(shape.groups))
-    service = service_xml(proxy.url, groups, ",".join(shape.regions), only_logs_after=yesterday)
-    config = write_config(folder, service)
-    return Env(folder, server, proxy, sink, config, messages, folder / "state-0.db")
-
-
-# ---------------------------------------------------------------------------- running
-
-
-@dataclass
-class Attempt:
-    """One collector process: its exit code and cost, and the messages the sink got from it."""
-
-    code: int
-    wall: float
-    cpu: float
-    peak_kib: int
-    calls: Counter[str]
-    throttled: int
-    received: list[str]
-    moto_cpu: float  # moto's CPU seconds meanwhile
-    harness_cpu: float  # this process's (proxy and sink) CPU seconds meanwhile
-
-
-def decode(datagrams: Iterable[bytes]) -> list[str]:
-    """The messages of datagrams, without the header."""
-    out = []
-    for data in datagrams:
-        if not data.startswith(HEADER):
-            raise ValueError(f"datagram without the header: {data[:40]!r}")
-        out.append(data[len(HEADER) :].decode("utf-8"))
-    return out
-
-
-def settle(sink: Sink, count: int) -> None:
-    """Wait until the sink has read what the (exited) collector queued: ``count`` datagrams
-    and then a short silence (so that any extra, repeated ones are counted too), or a long
-    silence, or a timeout."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT
-    last, quiet_since = len(sink.received), time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.02)
-        now = len(sink.received)
-        if now != last:
-            last, quiet_since = now, time.monotonic()
-            continue
-        quiet = time.monotonic() - quiet_since
-        if quiet > QUIET_SECONDS or (now >= count and quiet > SHORT_QUIET_SECONDS):
-            return
-
-
-def cpu_of(pid: int) -> float:
-    """CPU seconds (user + system) a running process has used so far, from /proc."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-# A child's ru_maxrss starts at its parent's high-water mark (Linux records the old memory's
-# peak at exec), so a collector spawned by this large process would report this process's
-# peak. It is spawned by this small launcher instead, which reports the collector's own
-# wait4 rusage, wall time and exit code as JSON in the file named by its first argument.
-LAUNCHER = """\
-import json, os, signal, subprocess, sys, threading, time
-out, timeout, command = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
-started = time.monotonic()
-proc = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-timer = threading.Timer(timeout, os.kill, (proc.pid, signal.SIGKILL))
-timer.start()
-_, status, usage = os.wait4(proc.pid, 0)
-wall = time.monotonic() - started
-timer.cancel()
-proc.returncode = os.waitstatus_to_exitcode(status)
-with open(out, "w") as f:
-    json.dump({"code": proc.returncode, "wall": wall, "maxrss": usage.ru_maxrss,
-               "cpu": usage.ru_utime + usage.ru_stime}, f)
-"""
-
-
-def spawn_measured(command: list[str], log: Path, timeout: float) -> dict[str, Any]:
-    """Run ``command`` through the launcher; its exit code, wall and CPU seconds, and peak
-    RSS in KiB (``os.wait4`` of the collector itself)."""
-    report = log.with_suffix(".json")
-    report.unlink(missing_ok=True)
-    with log.open("ab") as out:
-        launcher = subprocess.Popen(
-            [sys.executable, "-I", "-c", LAUNCHER, str(report), str(timeout), *command],
-            env=cli_env(),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            start_new_session=True,
-        )
-        try:
-            launcher.wait(timeout=timeout + 60)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(launcher.pid, signal.SIGKILL)
-            launcher.wait()
-    try:
-        result: dict[str, Any] = json.loads(report.read_text())
-    except (OSError, ValueError):
-        return {"code": -1, "wall": float(timeout), "maxrss": 0, "cpu": 0.0}
-    return result
-
-
-def run_collector(env: Env, timeout: float) -> Attempt:
-    """Run ``aws-wodle run --once`` as a real process; measure it and what it delivered."""
-    env.sink.received.clear()
-    moto_before, own_before = cpu_of(env.server.proc.pid), time.process_time()
-    calls_before = Counter(env.proxy.stats.calls)
-    throttled_before = env.proxy.stats.faults["throttle"]
-    command = [
-        sys.executable, "-m", "aws_wodle", "run", "--once", "--config", str(env.config),
-        "--queue", env.sink.path, "--state", str(env.state),
-    ]  # fmt: skip
-    measured = spawn_measured(command, env.folder / "collector.log", timeout)
-    moto_cpu = cpu_of(env.server.proc.pid) - moto_before
-    own_cpu = time.process_time() - own_before
-    settle(env.sink, len(env.messages - env.seen))
-    calls = Counter(env.proxy.stats.calls)
-    calls.subtract(calls_before)
-    return Attempt(
-        code=int(measured["code"]),
-        wall=float(measured["wall"]),
-        cpu=float(measured["cpu"]),
-        peak_kib=int(measured["maxrss"]),
-        calls=+calls,
-        throttled=env.proxy.stats.faults["throttle"] - throttled_before,
-        received=decode(list(env.sink.received)),
-        moto_cpu=moto_cpu,
-        harness_cpu=own_cpu,
+    # Within the last hour, 1 ms apart in each stream, ingested 1 s after their timestamps.
+    first = now_ms() - 50 * 60_000
+    for region in shape.regions:
+        for group in groups:
+            names = [flow_stream(s) for s in range(shape.streams)]
+            env.fill(region, group, names[: shape.busy], shape.events, ts=first)
+            if shape.streams > shape.busy:
+                env.fill(region, group, names[shape.busy :], 0)
+    progress(
+        f"{workload.key}: seeded {shape.total:,} events in "
+        f"{len(shape.regions) * shape.groups * shape.streams:,} streams in "
+        f"{time.monotonic() - started:.1f} s"
     )
+    return env
+
+
+def collect(env: Env, workload: Classic, label: str) -> list[Cycle]:
+    """One measured collection: one process, or for Q as many as it takes (up to 5)."""
+    cycles = []
+    while True:
+        cycles.append(env.once(f"{label}, process {len(cycles) + 1}", timeout=workload.timeout))
+        if not workload.until_delivered or not env.ledger.pending or len(cycles) >= MAX_RUNS:
+            return cycles
 
 
 @dataclass
-class Measurement:
-    """One measured collection of a workload: one process, or several for Q."""
+class ClassicResult:
+    workload: Classic
+    runs: list[list[Cycle]]
+    old_model: list[Cycle] = field(default_factory=list)  # C only
 
-    attempts: list[Attempt]
-    events: int  # distinct events delivered that had not been delivered before
-    lost: int
-    repeated: int
-
-    @property
-    def wall(self) -> float:
-        return sum(a.wall for a in self.attempts)
+    def median(self, value: Callable[[list[Cycle]], float]) -> float:
+        return statistics.median(value(run) for run in self.runs)
 
     @property
-    def cpu(self) -> float:
-        return sum(a.cpu for a in self.attempts)
-
-    @property
-    def peak_mb(self) -> float:
-        return max(a.peak_kib for a in self.attempts) / 1024
+    def first(self) -> list[Cycle]:
+        return self.runs[0]
 
     @property
     def calls(self) -> Counter[str]:
         total: Counter[str] = Counter()
-        for a in self.attempts:
-            total.update(a.calls)
+        for cycle in self.first:
+            total.update(cycle.calls)
         return total
 
     @property
-    def throttled(self) -> int:
-        return sum(a.throttled for a in self.attempts)
-
-    @property
-    def codes(self) -> list[int]:
-        return [a.code for a in self.attempts]
-
-
-def measure(env: Env, workload: Workload) -> Measurement:
-    """Collect once (Q: until everything is delivered) and count what was lost or repeated.
-
-    Expected are the events not yet delivered on this state; repeated are receptions beyond
-    the first, including events already delivered by an earlier collection.
-    """
-    pending = env.messages - env.seen
-    attempts: list[Attempt] = []
-    received: list[str] = []
-    while True:
-        attempt = run_collector(env, workload.timeout)
-        attempts.append(attempt)
-        received.extend(attempt.received)
-        missing = len(pending - set(received))
-        progress(
-            f"{workload.key}: collector run {len(attempts)} exited {attempt.code} after "
-            f"{attempt.wall:.1f} s: {len(attempt.received):,} events, "
-            f"{sum(attempt.calls.values()):,} calls, {missing:,} still missing; CPU s: "
-            f"collector {attempt.cpu:.1f}, moto {attempt.moto_cpu:.1f}, "
-            f"proxy and sink {attempt.harness_cpu:.1f}"
-        )
-        if attempt.code != 0:
-            tail = (env.folder / "collector.log").read_text(errors="replace").splitlines()[-3:]
-            for line in tail:
-                progress(f"{workload.key}:   {line[:200]}")
-        if not workload.until_delivered or missing == 0 or len(attempts) >= MAX_RUNS:
-            break
-    distinct = set(received)
-    repeated = len(received) - len(distinct) + len(distinct & env.seen)
-    env.seen |= distinct
-    return Measurement(attempts, len(distinct & pending), len(pending - distinct), repeated)
-
-
-# ---------------------------------------------------------------------------- results
-
-
-@dataclass
-class Result:
-    """Every measured run of one workload."""
-
-    workload: Workload
-    runs: list[Measurement]
-
-    def median(self, value: Callable[[Measurement], float]) -> float:
-        return statistics.median(value(m) for m in self.runs)
-
-    @property
-    def first(self) -> Measurement:
-        return self.runs[0]
+    def moto_calls(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for cycle in self.first:
+            total.update(cycle.moto_calls)
+        return total
 
     @property
     def wall(self) -> float:
-        return self.median(lambda m: m.wall)
+        return self.median(lambda run: sum(c.measured.wall for c in run if c.measured))
 
     @property
     def cpu(self) -> float:
-        return self.median(lambda m: m.cpu)
+        return self.median(lambda run: sum(c.measured.cpu for c in run if c.measured))
 
     @property
     def peak_mb(self) -> float:
-        return self.median(lambda m: m.peak_mb)
+        return self.median(lambda run: max(c.measured.peak_mb for c in run if c.measured))
 
     @property
     def events(self) -> int:
-        return self.first.events
+        return sum(c.new for c in self.first)
 
     @property
     def events_per_s(self) -> float | None:
         if not self.events:
             return None
-        return self.median(lambda m: m.events / m.wall if m.wall else 0.0)
+        return self.median(
+            lambda run: (
+                sum(c.new for c in run) / max(1e-9, sum(c.measured.wall for c in run if c.measured))
+            )
+        )
 
     @property
     def cpu_ms_per_k(self) -> float | None:
         if not self.events:
             return None
-        return self.median(lambda m: m.cpu * 1000 / (m.events / 1000) if m.events else 0.0)
+        return self.median(
+            lambda run: (
+                sum(c.measured.cpu for c in run if c.measured)
+                * 1e6
+                / max(1, sum(c.new for c in run))
+            )
+        )
 
     @property
     def lost(self) -> int:
-        """The worst run's loss."""
-        return max(m.lost for m in self.runs)
+        return max(run[-1].pending for run in self.runs)
 
     @property
     def repeated(self) -> int:
-        return max(m.repeated for m in self.runs)
-
-    @property
-    def calls(self) -> Counter[str]:
-        return self.first.calls
+        return max(sum(c.repeated for c in run) for run in self.runs)
 
     def calls_vary(self) -> bool:
-        """Whether the calls differed between runs (they should be deterministic)."""
-        return any(m.calls != self.first.calls for m in self.runs[1:])
+        def total(run: list[Cycle]) -> Counter[str]:
+            out: Counter[str] = Counter()
+            for c in run:
+                out.update(c.calls)
+            return out
 
-    @property
-    def quota_seconds(self) -> float:
-        return quota_seconds(self.calls)
-
-
-def quota_seconds(calls: Counter[str]) -> float:
-    """Seconds of CloudWatch Logs quota the calls use up (calls / quota, summed)."""
-    return sum(calls[op] / rate for op, rate in QUOTAS.items())
+        return any(total(run) != self.calls for run in self.runs[1:])
 
 
-def reads(calls: Counter[str]) -> int:
-    return sum(calls[op] for op in READS)
+def old_model_run(env: Env) -> Cycle:
+    """The old module's model on the same seed and proxy, from a state of its own."""
+    env.fresh_state()
+    after = int(datetime.now(timezone.utc).timestamp() * 1000) - 2 * 86_400_000
+    command = [
+        sys.executable, "-m", "benchsupport.oldmodel", "--endpoint", env.proxy.url,
+        "--region", REGION, "--group", flow_group(0), "--queue", env.sink.path,
+        "--state", str(env.folder / f"old-module-{env.serial}.db"),
+        "--only-logs-after", str(after),
+    ]  # fmt: skip
+    return env.once("the old module's model", command=command, env={"PYTHONPATH": str(TESTS)})
 
 
-def show_calls(calls: Counter[str]) -> str:
-    return ", ".join(f"{op} {n:,}" for op, n in sorted(calls.items(), key=lambda kv: -kv[1]))
+def run_classic(
+    workload: Classic, opts: Options, kept: dict[str, Env]
+) -> tuple[ClassicResult, Env]:
+    if workload.after is not None:
+        env = kept.pop(workload.after, None)
+        if env is None:
+            env = classic_env(workload, opts)
+            progress(f"{workload.key}: a first collection, as {workload.after}, for the state")
+            collect(env, CLASSICS[workload.after], "state")
+        env.name = workload.key
+    else:
+        env = classic_env(workload, opts)
+    result = ClassicResult(workload, [])
+    try:
+        for index in range(opts.repeat):
+            if workload.after is None:
+                env.fresh_state()
+            result.runs.append(collect(env, workload, f"run {index + 1} of {opts.repeat}"))
+        if workload.key == "C":
+            for _ in range(opts.repeat):
+                result.old_model.append(old_model_run(env))
+    except BaseException:
+        env.close()
+        raise
+    return result, env
 
 
-def d_ratio(results: dict[str, Result]) -> float | None:
-    """Median wall time of D over that of D1 (same shape, one region)."""
-    if "D" not in results or "D1" not in results or not results["D1"].wall:
-        return None
-    return results["D"].wall / results["D1"].wall
+def classic_old(workload: Classic) -> tuple[Counter[str], dict[str, Counter[str]]]:
+    return old_module(workload.shape.loads(first=workload.after is None))
 
 
-def target(result: Result, results: dict[str, Result]) -> str:
-    """Whether the issue's target for this workload is met, from the measured numbers."""
+def classic_target(
+    result: ClassicResult, results: dict[str, ClassicResult]
+) -> tuple[str, bool | None]:
     key = result.workload.key
     calls = result.calls
     total = sum(calls.values())
+    reads = sum(calls[op] for op in READS)
     if result.lost or result.repeated:
-        return f"no: {result.lost:,} lost, {result.repeated:,} repeated"
+        return f"{result.lost:,} lost, {result.repeated:,} repeated", False
+    shape = result.workload.shape
     if key == "A":
-        return _verdict(total < 60, f"{total:,} calls (target < 60)")
+        limit = 3 + ceil_div(shape.total, PAGE_EVENTS)
+        return f"<= {limit} calls (issue 9: 3 + ceil(events / 10,000))", total <= limit
     if key == "B":
-        sent = result.first.events + result.repeated
-        ok = reads(calls) == 0 and total <= 11 and sent == 0
-        return _verdict(ok, f"{reads(calls):,} reads, {total:,} calls (target 0 reads, <= 11)")
+        return "<= 2 calls (issue 9's idle cycle), nothing sent", total <= 2 and result.events == 0
     if key == "C":
-        shape = result.workload.shape
-        pages = len(shape.regions) * shape.groups * shape.busy * -(-shape.events // PAGE_EVENTS)
-        rate, cpu = result.events_per_s or 0.0, result.cpu_ms_per_k or 0.0
-        ok = reads(calls) <= pages and rate >= 60_000 and cpu <= 10
-        return _verdict(
+        pages = ceil_div(shape.total, PAGE_EVENTS)
+        ours = result.cpu_ms_per_k or 0.0
+        old = old_cpu_ms_per_k(result)
+        ok = reads <= pages and old is not None and ours <= old / 2
+        old_text = "not measured" if old is None else f"{old:.1f}"
+        return (
+            f"<= {pages} read pages: {reads}; CPU per 1,000 events <= half the old module's "
+            f"({old_text} ms): {ours:.1f} ms",
             ok,
-            f"{reads(calls):,} reads (target <= {pages}), {rate:,.0f} events/s (>= 60,000), "
-            f"{cpu:.1f} ms CPU per 1,000 (<= 10)",
         )
     if key == "D":
-        ratio = d_ratio(results)
-        if ratio is None:
-            return "n/a: D1 not run"
-        return _verdict(ratio <= 1.5, f"{ratio:.2f}x D1's wall time (target <= 1.5x)")
+        if "D1" not in results:
+            return "n/a: D1 not run", None
+        ratio = result.wall / max(1e-9, results["D1"].wall)
+        return f"<= 1.5x D1's wall time: {ratio:.2f}x", ratio <= 1.5
     if key == "E":
-        return _verdict(result.peak_mb < 150, f"{result.peak_mb:.0f} MB peak (target < 150)")
+        return f"< 150 MB peak: {result.peak_mb:.0f} MB", result.peak_mb < 150
     if key == "Q":
-        return _verdict(True, "every event delivered")
-    return "reference for D"
+        return "every event delivered", True
+    return "reference for D", None
 
 
-def _verdict(ok: bool, detail: str) -> str:
-    return f"{'yes' if ok else 'no'}: {detail}"
+def old_cpu_ms_per_k(result: ClassicResult) -> float | None:
+    values = [c.measured.cpu * 1e6 / c.new for c in result.old_model if c.measured and c.new]
+    return statistics.median(values) if values else None
 
 
-COLUMNS = (
-    "workload", "what", "calls by operation", "quota-s", "wall s (median)", "collector CPU s",
-    "CPU ms per 1,000 events", "peak MB", "events/s", "lost", "repeated", "target met",
+# ------------------------------------------------------------------------- reporting
+
+
+def md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines.extend("| " + " | ".join(r) + " |" for r in rows)
+    return "\n".join(lines)
+
+
+CHANGE_HEADER = (
+    "workload", "cycle", "calls by operation", "calls", "target", "met",
+    "old module's calls (formula)", "old / ours", "quota-s: ours, old",
+    "stops keeping up below an interval of: ours, old", "events sent", "events read",
+    "lost", "repeated", "peak MB",
 )  # fmt: skip
 
 
-def row(result: Result, results: dict[str, Result]) -> list[str]:
-    """One table row."""
+def change_row(row: Row) -> list[str]:
+    c = row.cycle
+    old_total = row.old_total
+    old_qs = quota_seconds(row.old)
+    old_interval = busiest(row.old_regions) if row.old_regions else old_qs
+    return [
+        row.workload,
+        c.label,
+        show_calls(c.calls),
+        f"{c.total:,}",
+        row.target or "-",
+        verdict(row.ok),
+        f"{old_total:,}" + (f" ({row.old_note})" if row.old_note else ""),
+        times(old_total, c.total),
+        f"{c.quota_s:,.1f}, {old_qs:,.1f}",
+        f"{duration(c.busiest_region_quota_s)}, {duration(old_interval)}",
+        f"{c.new:,}",
+        f"{c.events_read:,}",
+        f"{c.pending:,}",
+        f"{c.repeated:,}",
+        f"{c.measured.peak_mb:.0f}" if c.measured else "-",
+    ]
+
+
+def memory_figures(rows: list[Row]) -> tuple[dict[int, float], dict[int, float]]:
+    """Peak RSS (MB) of the collector per S size: over all cycles, and over the cycles after
+    the first collection."""
+    peaks: dict[int, float] = {}
+    later: dict[int, float] = {}
+    for r in rows:
+        if r.key.startswith("S") and r.cycle.measured:
+            size, peak = int(r.key[1:]), r.cycle.measured.peak_mb
+            peaks[size] = max(peaks.get(size, 0.0), peak)
+            if not r.cycle.label.startswith("first"):
+                later[size] = max(later.get(size, 0.0), peak)
+    return peaks, later
+
+
+def targets_section(
+    changes: list[Row], regions: RegionsResult | None, classics: dict[str, ClassicResult]
+) -> str:
+    """Issue 9's targets, one line each: what was measured and whether it is met."""
+    body: list[list[str]] = []
+    sized = [r for r in changes if r.key.startswith("S")]
+
+    def cycles(prefix: str) -> list[Row]:
+        return [r for r in sized if r.cycle.label.startswith(prefix)]
+
+    def line(target: str, picked: list[Row], shown: Callable[[Row], str], ok: bool) -> None:
+        if picked:
+            measured = "; ".join(f"{int(r.key[1:]):,}: {shown(r)}" for r in picked)
+            body.append([target, measured, verdict(ok)])
+
+    first = cycles("first")
+    line(
+        "1 group, first collection: <= 3 + ceil(events / 10,000) calls", first,
+        lambda r: f"{r.cycle.total} (<= {r.target.rsplit('= ', 1)[-1].split()[0]})",
+        all(r.ok for r in first),
+    )  # fmt: skip
+    idle = cycles("idle")
+    same = len({r.cycle.total for r in idle}) == 1
+    line(
+        "1 group, idle: <= 2 calls, the same at every size", idle,
+        lambda r: f"{r.cycle.total}", same and all(r.ok for r in idle),
+    )  # fmt: skip
+    for prefix, target in (
+        ("1%", "1 group, 1% of streams get 5 events: <= 3 calls"),
+        ("host clock", "1 group, host clock +1 h only, nothing new: <= 3 calls"),
+        ("an hour later", "1 group, an hour later (host and AWS clocks), nothing new: <= 3 calls"),
+    ):
+        picked = cycles(prefix)
+        line(target, picked, lambda r: f"{r.cycle.total}", all(r.ok for r in picked))
+    g_idle = [r for r in changes if r.key == "G" and r.cycle.label == "idle"]
+    if g_idle:
+        r = g_idle[0]
+        body.append(
+            ["200 groups x 10 streams, idle: <= 200 calls (one per group)",
+             f"{r.cycle.logs_calls} CloudWatch Logs calls + {r.cycle.calls[STS]} STS",
+             verdict(r.ok)]
+        )  # fmt: skip
+    if regions is not None:
+        body.append(
+            ["no `<regions>`, group in 1 region: idle <= 2 calls; regions lacking the group "
+             "asked again at most hourly, spread over cycles; caller identity asked once",
+             f"idle median {statistics.median(regions.idle):g}, mean "
+             f"{statistics.mean(regions.idle):.2f}, max {max(regions.idle)}; at most "
+             f"{max(regions.per_cycle)} of {regions.missing} re-asked in one cycle; shortest "
+             "gap " + (f"{min(regions.gaps):g} min" if regions.gaps else "-")
+             + f"; GetCallerIdentity {regions.sts}",
+             verdict(regions.ok)]
+        )  # fmt: skip
+    if "C" in classics:
+        c = classics["C"]
+        _, ok = classic_target(c, classics)
+        pages = sum(c.calls[op] for op in READS)
+        ours, old = c.cpu_ms_per_k or 0.0, old_cpu_ms_per_k(c)
+        cpu = "the old module's not measured"
+        if old:
+            cpu = f"{ours:.1f} ms vs the old module's model {old:.1f} ms ({ours / old:.2f}x)"
+        body.append(
+            ["busy streams C (5 x 50,000 events), first collection: <= 25 read pages; CPU per "
+             "1,000 events <= half the old module's", f"{pages} pages; {cpu}", verdict(ok)]
+        )  # fmt: skip
+    peaks, _ = memory_figures(changes)
+    if len(peaks) >= 2:
+        small, large = min(peaks), max(peaks)
+        ratio = peaks[large] / peaks[small]
+        body.append(
+            [f"memory: peak RSS {small:,} -> {large:,} streams <= 1.15x",
+             f"{peaks[small]:.0f} -> {peaks[large]:.0f} MB: {ratio:.2f}x", verdict(ratio <= 1.15)]
+        )  # fmt: skip
+    return md_table(("target (issue 9)", "measured", "met"), body)
+
+
+def change_summary(rows: list[Row]) -> list[str]:
+    lines = []
+    idle = [
+        (r.key, r.cycle.total) for r in rows if r.key.startswith("S") and r.cycle.label == "idle"
+    ]
+    if idle:
+        same = len({n for _, n in idle}) == 1
+        shown = ", ".join(f"{int(k[1:]):,} streams {n}" for k, n in idle)
+        lines.append(
+            f"- Idle cycle at every size: {shown} calls: "
+            f"{'the same' if same else '**not the same**'} at every size."
+        )
+    peaks, later = memory_figures(rows)
+    if len(peaks) >= 2:
+        small, large = min(peaks), max(peaks)
+        ratio = peaks[large] / peaks[small]
+        shown = ", ".join(f"{size:,} streams {mb:.0f} MB" for size, mb in sorted(peaks.items()))
+        lines.append(
+            f"- Memory: peak RSS of the collector over all cycles: {shown}; {large:,} / "
+            f"{small:,} streams = {ratio:.2f}x (target <= 1.15x): {verdict(ratio <= 1.15)}."
+        )
+        full = [size for size in sorted(peaks) if 3 * size >= PAGE_EVENTS]
+        if ratio > 1.15 and 3 * small < PAGE_EVENTS and len(full) >= 2:
+            lines.append(
+                f"  The first collection of {small:,} streams reads its {3 * small:,} events in "
+                "one page, that of the larger groups full 10,000-event pages: between sizes "
+                f"with full pages the peak moved {peaks[full[-1]] / peaks[full[0]]:.2f}x "
+                f"({full[0]:,} -> {full[-1]:,} streams); in the cycles after the first, "
+                f"{later[small]:.0f} MB at {small:,} and {later[large]:.0f} MB at {large:,} "
+                f"streams: {later[large] / later[small]:.2f}x."
+            )
+    return lines
+
+
+def regions_section(result: RegionsResult) -> str:
+    header = (
+        "cycle (host and AWS clocks)", "calls by operation", "calls", "us-east-1 calls",
+        "regions lacking the group asked", "events sent",
+    )  # fmt: skip
+    body = []
+    for label, c in result.rows:
+        regions = by_region(c.moto_calls)
+        home = sum(regions.get(REGION, Counter()).values())
+        others = sorted(r for r in regions if r != REGION)
+        body.append(
+            [label, show_calls(c.calls), f"{c.total:,}", f"{home}",
+             f"{len(others)}" + (f" ({', '.join(others)})" if 0 < len(others) <= 4 else ""),
+             f"{c.new:,}"]
+        )  # fmt: skip
+    after = result.rows[result.jump :]
+    idle, per_cycle, gaps, missing = result.idle, result.per_cycle, result.gaps, result.missing
+    steady, sts, spread, hourly, ok = (
+        result.steady,
+        result.sts,
+        result.spread,
+        result.hourly,
+        result.ok,
+    )
+    lines = [
+        md_table(header, body),
+        "",
+        f"- {result.regions} regions of the partition (botocore's list for CloudWatch Logs), "
+        f"the group in {REGION} only; {missing} lack it.",
+        f"- Idle cycles 5 minutes apart ({len(steady)}, after the first): median "
+        f"{statistics.median(idle):g} calls, mean {statistics.mean(idle):.2f}, at most "
+        f"{max(idle)} (target <= 2).",
+        f"- Regions lacking the group asked again in those cycles: {sum(per_cycle)} asks, at "
+        f"most {max(per_cycle)} in one cycle (spread: at most a quarter of the {missing}, "
+        f"{ceil_div(missing, 4)}: {verdict(spread)}); shortest gap between two asks of one "
+        "region, over the whole run: "
+        + (f"{min(gaps):g} min" if gaps else "none asked twice")
+        + f" (at most hourly: {verdict(hourly)}).",
+        "- After the clocks jumped an hour (no cycle in between, as after a stopped daemon): "
+        + ", ".join(f"{c.total} calls" for _, c in after)
+        + ".",
+        f"- GetCallerIdentity: {sts} call(s) over the daemon's {len(result.rows)} cycles and "
+        f"{result.rows[-1][0].strip('+')} of clock (static keys: one credentials lifetime; "
+        f"target: once): {verdict(sts == 1)}.",
+        f"- Met: {verdict(ok)}. The daemon's peak RSS {result.daemon.peak_mb:.0f} MB, CPU "
+        f"{result.daemon.cpu:.1f} s over all cycles; exit code {result.daemon.code} after "
+        "SIGTERM.",
+        "- The old module: with no `<regions>` it walks its own list of 33 commercial "
+        "regions and the first region lacking the group ends its run (reference.md section "
+        "5), so it cannot collect this workload at all unless the group's region comes first.",
+    ]
+    return "\n".join(lines)
+
+
+def lookback_section(results: list[LookbackResult]) -> str:
+    header = (
+        "lookback", "read pages per cycle", "events read per cycle", "events sent per cycle",
+        "read / sent", "quota-s per cycle", "late events (1-10 min) lost", "all lost",
+    )  # fmt: skip
+    body = []
+    for r in results:
+        steady = r.cycles[LOOKBACK_STEADY_FROM:]
+        pages = statistics.mean(c.pages for c in steady)
+        read = statistics.mean(c.events_read for c in steady)
+        sent = statistics.mean(c.new for c in steady)
+        qs = statistics.mean(c.quota_s for c in steady)
+        body.append(
+            [r.lookback, f"{pages:.1f}", f"{read:,.0f}", f"{sent:,.0f}",
+             f"{read / sent:.2f}" if sent else "-", f"{qs:.2f}",
+             f"{r.late_lost:,} of {r.late:,}", f"{r.lost:,}"]
+        )  # fmt: skip
+    per_cycle = LOOKBACK_RATE * LOOKBACK_INTERVAL_MS // 1000
+    lines = [
+        md_table(header, body),
+        "",
+        f"One group of {LOOKBACK_STREAMS} streams written {LOOKBACK_RATE} events a second "
+        f"({per_cycle:,} per 5-minute cycle), 95% ingested within 2 s of their timestamps and "
+        "5% 1 to 10 minutes late; cycles 5 minutes apart on a timeline an hour in the past "
+        "(the collector's host clock through libfaketime and AWS's, the proxy's `Date`, moved "
+        f"to each cycle's moment); per-cycle figures are the means of cycles "
+        f"{LOOKBACK_STEADY_FROM} to {LOOKBACK_CYCLES}, once the window is full. A read covers "
+        "the lookback plus the interval, so at a 5-minute interval the 15-minute lookback "
+        "reads each event about (15 + 5) / 5 = 4 times.",
+    ]
+    return "\n".join(lines)
+
+
+CLASSIC_HEADER = (
+    "workload", "what", "calls by operation", "calls", "old module's calls (formula)",
+    "old / ours", "quota-s: ours, old", "stops keeping up below an interval of: ours, old",
+    "wall s (median)", "collector CPU s", "CPU ms per 1,000 events", "moto CPU s", "peak MB",
+    "events/s", "lost", "repeated", "target", "met",
+)  # fmt: skip
+
+
+def classic_row(result: ClassicResult, results: dict[str, ClassicResult]) -> list[str]:
+    calls = result.calls
+    total = sum(calls.values())
+    old, old_regions = classic_old(result.workload)
+    old_total = sum(old.values())
+    ours_interval = max(
+        (quota_seconds(c) for c in by_region(result.moto_calls).values()), default=0.0
+    )
     eps, cpk = result.events_per_s, result.cpu_ms_per_k
+    text, ok = classic_target(result, results)
     return [
         result.workload.key,
         result.workload.what,
-        show_calls(result.calls) + (" (varied between runs)" if result.calls_vary() else ""),
-        f"{result.quota_seconds:,.1f}",
+        show_calls(calls) + (" (varied between runs)" if result.calls_vary() else ""),
+        f"{total:,}",
+        f"{old_total:,}",
+        times(old_total, total),
+        f"{quota_seconds(calls):,.1f}, {quota_seconds(old):,.1f}",
+        f"{duration(ours_interval)}, {duration(busiest(old_regions))}",
         f"{result.wall:.2f}",
         f"{result.cpu:.2f}",
         "-" if cpk is None else f"{cpk:.1f}",
+        f"{result.median(lambda run: sum(c.moto_cpu for c in run)):.1f}",
         f"{result.peak_mb:.0f}",
         "-" if eps is None else f"{eps:,.0f}",
         f"{result.lost:,}",
         f"{result.repeated:,}",
-        target(result, results),
+        text,
+        verdict(ok),
     ]
 
 
-def table(results: dict[str, Result]) -> str:
-    """The results as one Markdown table."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for result in results.values():
-        lines.append("| " + " | ".join(row(result, results)) + " |")
+def old_model_section(result: ClassicResult) -> str:
+    header = (
+        "collector", "calls by operation", "read pages", "wall s", "CPU s",
+        "CPU ms per 1,000 events", "peak MB", "events sent", "lost", "repeated",
+    )  # fmt: skip
+    body = []
+    ours = result.first[0]
+    pairs = [("aws-wodle", ours), *(("the old module's model", c) for c in result.old_model[:1])]
+    for name, c in pairs:
+        m = c.measured
+        assert m is not None
+        body.append(
+            [name, show_calls(c.calls), f"{c.pages}", f"{m.wall:.2f}", f"{m.cpu:.2f}",
+             f"{m.cpu * 1e6 / c.new:.1f}" if c.new else "-", f"{m.peak_mb:.0f}", f"{c.new:,}",
+             f"{c.pending:,}", f"{c.repeated:,}"]
+        )  # fmt: skip
+    old = old_cpu_ms_per_k(result)
+    ours_cpk = result.cpu_ms_per_k or 0.0
+    lines = [md_table(header, body)]
+    if old:
+        lines += [
+            "",
+            f"CPU per 1,000 events: aws-wodle {ours_cpk:.1f} ms (median of {len(result.runs)} "
+            f"run(s)), the old module's model {old:.1f} ms (median of {len(result.old_model)}): "
+            f"{ours_cpk / old:.2f} of it (target <= 0.5).",
+        ]
+    model = result.old_model[0] if result.old_model else None
+    if model is not None:
+        lines += [
+            "",
+            f"Quota: aws-wodle's {ours.pages} FilterLogEvents pages cost {ours.quota_s:.1f} "
+            f"quota-s, the old module's {model.pages} GetLogEvents pages and "
+            f"{model.calls['DescribeLogStreams']} DescribeLogStreams {model.quota_s:.1f}: "
+            "FilterLogEvents' quota (5/s) is half GetLogEvents' (10/s), so busy streams cost "
+            "more quota-seconds per event read this way. Wall time and events/s here are "
+            "moto's: its FilterLogEvents scans every event of the group on each page (moto "
+            f"CPU {ours.moto_cpu:.1f} s for aws-wodle's run, {model.moto_cpu:.1f} s for the "
+            "model's GetLogEvents).",
+        ]
     return "\n".join(lines)
 
 
-def summary_lines(results: dict[str, Result]) -> list[str]:
-    """The D vs D1 ratio, the Q line, and anything odd seen while running."""
-    lines = []
-    ratio = d_ratio(results)
-    if ratio is not None:
-        lines.append(
-            f"- D vs D1: 3 regions took {results['D'].wall:.2f} s, the same shape in one "
-            f"region {results['D1'].wall:.2f} s: {ratio:.2f}x (target <= 1.5x)."
-        )
-    if "Q" in results:
-        q = results["Q"]
-        runs = statistics.median(len(m.attempts) for m in q.runs)
-        lines.append(
-            f"- Q: every event of {q.workload.shape.total:,} delivered in {q.wall:.1f} s "
-            f"(median) over {runs:g} collector run(s), {q.lost:,} lost, {q.repeated:,} "
-            f"repeated; {q.first.throttled:,} of its {sum(q.calls.values()):,} calls were "
-            f"answered ThrottlingException by the proxy (quotas enforced: "
-            + ", ".join(f"{op} {rate:g}/s" for op, rate in QUOTAS.items())
-            + ")."
-        )
-    for result in results.values():
-        codes = sorted({c for m in result.runs for c in m.codes})
-        if codes != [0]:
-            lines.append(f"- {result.workload.key}: the collector exited with {codes}.")
-        if result.calls_vary():
-            varied = "; ".join(show_calls(m.calls) for m in result.runs)
-            lines.append(f"- {result.workload.key}: calls varied between runs: {varied}.")
-    return lines
-
-
-OLD_MODULE = """\
-For comparison, the old module's figures from the issue, and the targets:
-A: 1,000 GetLogEvents + 20 DescribeLogStreams = 1,020 calls, 104 quota-s, 8.3 s; target
-under 60 calls. B: 500 GetLogEvents + 20 DescribeLogStreams = 520 calls, 54 quota-s; target
-no GetLogEvents/FilterLogEvents at all, 11 calls or fewer. C: 30 GetLogEvents, 24,000
-events/s, 33 ms CPU per 1,000 events; target one read per 10,000-event page, 60,000 events/s
-or more, 10 ms CPU per 1,000 events or less. D: the old module runs regions one after
-another; target wall time within 1.5x of a single region's. E: 76 MB peak at 100,000
-events; target under 150 MB (at 1,000,000 events here)."""
-
-NOTES = """\
-How it is measured: each workload seeds a fresh moto server directly, then runs
-`python -m aws_wodle run --once` as a real process against an HTTP proxy of ours in front
-of moto (`tests/awsproxy.py`), which counts the calls by operation; the collector sends
-to a bound Unix datagram socket that counts what arrives. Wall time is the collector
-process's; CPU and peak memory are its own (`wait4` rusage: user + system, max RSS). Every
-seeded message is distinct: lost = seeded but never received, repeated = received more than
-once (or again after an earlier run). Times are medians over the runs; calls come from the
-first run; lost and repeated are the worst run's. moto serves about 85,000 events/s on one
-core and sorts a whole stream on every GetLogEvents, and the proxy, the socket reader and
-moto share this machine with the collector: events/s is a lower bound of the collector's
-own speed."""
-
-
 def machine() -> str:
-    """nproc, CPU model, Python, boto3 and moto versions."""
     model = "unknown CPU"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -676,92 +1048,270 @@ def machine() -> str:
     )
 
 
-def document(results: dict[str, Result], repeat: int) -> str:
-    """The whole of BENCHMARKS.md."""
+def code_version(collector_src: str | None) -> str:
+    """The commit measured, and whether src/ had changes not yet committed."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "code version unknown"
+    where = f"collector from {collector_src}" if collector_src else f"commit {commit}"
+    return where + (" with uncommitted changes in src/" if dirty and not collector_src else "")
+
+
+NOTES = """\
+How it is measured: moto runs in a process of its own (`tests/benchsupport/motohost.py`),
+filled directly through moto's backend (100,000 streams in seconds instead of minutes over
+HTTP), with each event's timestamp and ingestion time set as the workload says. The
+collector is a real process (`python -m aws_wodle run --once --settle 0s` per cycle on a
+kept state file; the daemon for R) pointed at an HTTP proxy of ours in front of moto
+(`tests/awsproxy.py`), which counts the calls by operation (calls include
+GetCallerIdentity, one per `--once` process). A WSGI layer of ours in front of moto's
+application counts the calls by region and the events moto's answers held ("events read").
+The collector sends to a bound Unix datagram socket that counts what arrives; every seeded
+message is distinct: lost = put and never received, repeated = received more than once.
+Wall time, CPU (user + system) and peak RSS are the collector process's own (`wait4`
+rusage through a small launcher). The host clock is moved with libfaketime (wall clock
+only), AWS's by shifting the proxy's `Date` header by the same amount; moto's data does not
+move.
+
+quota-s: the calls' cost in seconds of CloudWatch Logs' archived request quotas per
+account and region (GetLogEvents 10/s, FilterLogEvents 5/s, DescribeLogStreams 5/s,
+DescribeLogGroups 5/s; STS costs none), summed over operations. A cycle that costs q
+quota-s in its busiest region cannot be repeated more often than every q seconds:
+"stops keeping up below an interval of". The quotas are shared with every other reader of
+the account and region.
+
+The old module's calls are the formula of reference.md section 9 for the same cycle (per
+region and group 2 x ceil(N / 50) DescribeLogStreams, per stream ceil(new events / 10,000)
++ 1 GetLogEvents, one GetCallerIdentity per run). Its CPU figure is measured: a model of its
+documented per-event work (`tests/benchsupport/oldmodel.py`: GetLogEvents per stream through
+boto3 with botocore's normal parsing, until the first empty page; per event the JSON attempt
+and the "None" regex of its discard check, and a new datagram socket; state committed at
+the end) collecting C's seed through the same proxy to the same socket, in the same run.
+
+moto differs from AWS in ways that matter here: its FilterLogEvents scans every event of
+the group on each page and returns `searchedLogStreams` with one entry per stream (AWS has
+answered an empty list since 2020); its stream fields are never stale. Wall times and
+events/s include moto's time on the same 2 CPUs, which are a lower bound of the
+collector's own speed."""
+
+
+def document(
+    *,
+    opts: Options,
+    changes: list[Row],
+    regions: RegionsResult | None,
+    lookbacks: list[LookbackResult],
+    classics: dict[str, ClassicResult],
+    command: str,
+) -> str:
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "# Benchmarks",
-        'Repeat with `make bench ARGS="--write --repeat 3"` (the script is `tests/bench.py`; '
-        "`--only A,B` picks workloads).",
-        f"Measured {date} on {machine()}, {repeat} run(s) per workload.",
-        table(results),
-        "\n".join(summary_lines(results)),
-        OLD_MODULE,
-        NOTES,
+        f"Repeat with `{command}` (the script is `tests/bench.py`; `--only S,G,R,L,A,B,C,D,E,Q` "
+        "picks workloads, `--sizes` the stream counts of S). Every figure below comes from "
+        "that run.",
+        f"Measured {date} on {machine()}, {code_version(opts.collector_src)}; load "
+        f"average (1 min) {LOAD_AT_START:.1f} at the start, {os.getloadavg()[0]:.1f} at the "
+        "end (wall times and events/s suffer when other work shares the 2 CPUs; call counts "
+        "do not).",
     ]
+    if changes or regions is not None or "C" in classics:
+        parts += ["## Targets", targets_section(changes, regions, classics)]
+    if changes:
+        parts += [
+            "## A cycle costs what changed (issue 9)",
+            "Each S row is 1 group whose streams were each written once, 3 events, hours ago "
+            "(older than the lookback); G is 200 groups x 10 such streams. Cycles run one "
+            "after another on one state file.",
+            md_table(CHANGE_HEADER, (change_row(r) for r in changes)),
+            "\n".join(change_summary(changes)),
+        ]
+    if regions is not None:
+        parts += [
+            "## No `<regions>`: every region of the partition, the group in one (issue 9)",
+            "The daemon (`aws-wodle run`, a 5-minute interval) under libfaketime: after each "
+            "cycle the benchmark moves the host clock and AWS's (the proxy's `Date`) 5 "
+            "minutes on, then one hour at once; each line is one cycle.",
+            regions_section(regions),
+        ]
+    if "C" in classics and classics["C"].old_model:
+        parts += [
+            "## Busy streams: C against the old module's model, same seed, same run",
+            old_model_section(classics["C"]),
+        ]
+    if lookbacks:
+        parts += ["## What the lookback costs", lookback_section(lookbacks)]
+    if classics:
+        parts += [
+            "## The earlier workloads",
+            md_table(CLASSIC_HEADER, (classic_row(r, classics) for r in classics.values())),
+            "\n".join(classic_summary(classics)),
+        ]
+    parts.append(NOTES)
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
-# ---------------------------------------------------------------------------- main
+def classic_summary(results: dict[str, ClassicResult]) -> list[str]:
+    lines = []
+    if "D" in results and "D1" in results:
+        d, d1 = results["D"], results["D1"]
+        lines.append(
+            f"- D vs D1: 3 regions took {d.wall:.2f} s, the same shape in one region "
+            f"{d1.wall:.2f} s: {d.wall / max(1e-9, d1.wall):.2f}x (target <= 1.5x)."
+        )
+    if "Q" in results:
+        q = results["Q"]
+        runs = statistics.median(len(r) for r in q.runs)
+        throttled = sum(c.throttled for c in q.first)
+        lines.append(
+            f"- Q: {q.workload.shape.total:,} events over {runs:g} collector run(s) in "
+            f"{q.wall:.1f} s (median), {q.lost:,} lost, {q.repeated:,} repeated; {throttled:,} "
+            f"of its {sum(q.calls.values()):,} calls were answered ThrottlingException by the "
+            "proxy (quotas enforced: "
+            + ", ".join(f"{op} {rate:g}/s" for op, rate in QUOTAS.items())
+            + ")."
+        )
+    for result in results.values():
+        codes = sorted({c.measured.code for run in result.runs for c in run if c.measured})
+        if codes != [0]:
+            lines.append(f"- {result.workload.key}: the collector exited with {codes}.")
+    return lines
 
 
-def run_workload(workload: Workload, repeat: int, kept: dict[str, Env]) -> tuple[Result, Env]:
-    """Measure a workload ``repeat`` times; returns its result and its (open) environment."""
-    if workload.after is not None:
-        env = kept.pop(workload.after, None)
-        if env is None:
-            env = build_env(workload)
-            progress(f"{workload.key}: first collection, as {workload.after}, to make the state")
-            measure(env, WORKLOADS[workload.after])
-    else:
-        env = build_env(workload)
-    runs = []
-    try:
-        for index in range(repeat):
-            if workload.after is None:
-                env.fresh_state()
-            progress(f"{workload.key}: run {index + 1} of {repeat}")
-            runs.append(measure(env, workload))
-    except BaseException:
-        env.close()
-        raise
-    return Result(workload, runs), env
+# BENCHMARKS.md: what this script writes lies between these markers; the rest of the file
+# (sections written by hand) is kept as it is.
+BEGIN = "<!-- bench:begin (written by tests/bench.py --write) -->"
+END = "<!-- bench:end -->"
+HAND_WRITTEN = "Written by hand"
+
+
+def hand_written_sections(text: str) -> str:
+    """The ``##`` sections of an unmarked BENCHMARKS.md that say they were written by hand."""
+    sections: list[list[str]] = []
+    for line in text.splitlines():
+        if line.startswith("## ") or line.startswith("# "):
+            sections.append([line])
+        elif sections:
+            sections[-1].append(line)
+    kept = [s for s in sections if s[0].startswith("## ") and HAND_WRITTEN in "\n".join(s)]
+    return "\n".join("\n".join(s).strip() + "\n" for s in kept)
+
+
+def write_benchmarks(path: Path, generated: str) -> None:
+    """Put ``generated`` between the markers of ``path``, keeping what is outside them."""
+    old = path.read_text() if path.exists() else ""
+    if BEGIN in old and END in old:
+        head, rest = old.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        path.write_text(f"{head}{BEGIN}\n{generated}{END}{tail}")
+        return
+    kept = hand_written_sections(old)
+    path.write_text(f"{BEGIN}\n{generated}{END}\n" + (f"\n{kept}" if kept else ""))
+
+
+# ------------------------------------------------------------------------------ main
+
+FAMILIES = ("S", "G", "R", "L")
 
 
 def selection(only: str | None) -> list[str]:
-    """The workloads to run, in table order; D brings D1, its reference."""
+    every = [*FAMILIES, *CLASSICS]
     if not only:
-        return list(WORKLOADS)
+        return every
     keys = {k.strip().upper() for k in only.split(",") if k.strip()}
-    unknown = keys - set(WORKLOADS)
+    unknown = keys - set(every)
     if unknown:
-        raise SystemExit(f"unknown workload(s) {sorted(unknown)}; known: {list(WORKLOADS)}")
+        raise SystemExit(f"unknown workload(s) {sorted(unknown)}; known: {every}")
     if "D" in keys:
         keys.add("D1")
-    return [k for k in WORKLOADS if k in keys]
+    return [k for k in every if k in keys]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--only", help="comma-separated workloads (default: all)")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per workload (medians)")
+    parser.add_argument(
+        "--sizes", default="1000,20000,100000", help="stream counts of S (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of A to Q each (medians; default 1)"
+    )
     parser.add_argument("--write", action="store_true", help="rewrite BENCHMARKS.md")
+    parser.add_argument(
+        "--moto-searched-streams",
+        action="store_true",
+        help="keep moto's FilterLogEvents searchedLogStreams (one entry per stream of the "
+        "group); by default the benchmark's moto answers an empty list, as AWS has since 2020",
+    )
+    parser.add_argument(
+        "--collector-src",
+        help="run the collector from this source folder (on PYTHONPATH) instead of the "
+        "installed one, e.g. an older commit's src/ from `git archive`",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    try:
+        sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        parser.error("--sizes takes comma-separated stream counts")
+    opts = Options(sizes, args.repeat, args.collector_src)
+    if args.moto_searched_streams:
+        MotoHost.arguments = ["--moto-searched-streams"]
     keys = selection(args.only)
-    results: dict[str, Result] = {}
+    changes: list[Row] = []
+    regions: RegionsResult | None = None
+    lookbacks: list[LookbackResult] = []
+    classics: dict[str, ClassicResult] = {}
     kept: dict[str, Env] = {}
     try:
         for key in keys:
-            result, env = run_workload(WORKLOADS[key], args.repeat, kept)
-            results[key] = result
-            if any(w.after == key for w in WORKLOADS.values() if w.key in keys):
-                kept[key] = env
+            if key == "S":
+                for size in sizes:
+                    changes += streams_workload(size, opts)
+            elif key == "G":
+                changes += groups_workload(opts)
+            elif key == "R":
+                regions = regions_workload(opts)
+            elif key == "L":
+                lookbacks = [lookback_workload(lb, opts) for lb in ("15m", "0")]
             else:
-                env.close()
+                result, env = run_classic(CLASSICS[key], opts, kept)
+                classics[key] = result
+                if any(w.after == key for w in CLASSICS.values() if w.key in keys):
+                    kept[key] = env
+                else:
+                    env.close()
     finally:
         for env in kept.values():
             env.close()
-    print(table(results))
-    for line in summary_lines(results):
-        print(line)
-    progress(f"done in {time.monotonic() - STARTED:.0f} s")
+    command = (
+        'make bench ARGS="--write'
+        + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]) if a != "--write")
+        + '"'
+    )
+    text = document(
+        opts=opts, changes=changes, regions=regions, lookbacks=lookbacks,
+        classics=classics, command=command,
+    )  # fmt: skip
+    print(text, flush=True)
+    progress(f"done in {time.monotonic() - STARTED_AT:.0f} s")
     if args.write:
-        (ROOT / "BENCHMARKS.md").write_text(document(results, args.repeat))
+        write_benchmarks(ROOT / "BENCHMARKS.md", text)
         progress(f"wrote {ROOT / 'BENCHMARKS.md'}")
     return 0
 
+
+STARTED_AT = time.monotonic()
+LOAD_AT_START = os.getloadavg()[0]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,13 +13,19 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+
+from awsproxy import AwsLike, AwsProxy
+from survival import SURVIVAL_ROWS
+from survival import json_path as survival_json
+from survival import write as write_survival
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_ENV = {
@@ -318,25 +324,112 @@ def start_daemon(
     )  # fmt: skip
 
 
+class Lines:
+    """The stderr lines of a running process, read as they come (its stderr a pipe)."""
+
+    def __init__(self, proc: Any) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(proc.stderr,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    def wait(self, text: str, count: int = 1, timeout: float = 60) -> bool:
+        """Wait until ``count`` lines hold ``text``; whether they came in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sum(text in line for line in list(self.lines)) >= count:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def text(self) -> str:
+        self._thread.join(timeout=15)
+        return "".join(self.lines)
+
+
 @pytest.fixture
 def setup(tmp_path: Path, sink: Sink, moto: MotoServer) -> Setup:
     return Setup(tmp_path, sink, moto)
 
 
-# "What it survives": each fault test records what it measured; when every one of them ran
-# and passed in a session, the table in README.md is rewritten from these measurements.
-SURVIVAL_ROWS = (
-    "kill -9",
-    "manager away at start",
-    "manager restarts mid-run",
-    "manager queue full",
-    "throttling and failures",
-    "token refused",
-    "token past 24 h",
-    "SIGTERM mid-run",
-    "bad input",
-    "bad state file",
-)
+# The AWS-like double (tests/awsproxy.py): moto behind a proxy of ours that gives it AWS's
+# read-after-write delay, stale stream fields, 1 MB and short pages, and exclusive endTime.
+
+
+@pytest.fixture
+def double(moto: MotoServer) -> Iterator[Callable[..., AwsProxy]]:
+    """A factory of AWS-like proxies in front of this test's (emptied) moto server:
+    ``double(AwsLike(...))``, or ``double()`` for every behaviour on; each stops at the
+    end of the test."""
+    made: list[AwsProxy] = []
+
+    def make(like: AwsLike | None = None, **kw: Any) -> AwsProxy:
+        proxy = AwsProxy(moto.url, like=like if like is not None else AwsLike.all_on(), **kw)
+        made.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in made:
+        proxy.stop()
+
+
+@dataclass
+class Via:
+    """Where writers and the collector reach CloudWatch Logs: moto itself, or the AWS-like
+    double in front of it with every behaviour on (then the collector runs with a settle
+    margin above the double's visibility delay, and a test waits that margin out before the
+    collection that must see everything)."""
+
+    moto: MotoServer
+    proxy: AwsProxy | None = None
+
+    @property
+    def url(self) -> str:
+        return self.moto.url if self.proxy is None else self.proxy.url
+
+    @property
+    def settle(self) -> float:
+        """The collector's settle margin: 0 against moto (read-after-write consistent), one
+        second above the double's longest visibility delay through it."""
+        return 0.0 if self.proxy is None else self.proxy.like.max_visibility + 1.0
+
+    def flags(self) -> tuple[str, ...]:
+        return ("--settle", f"{self.settle:g}s")
+
+    def client(self, service: str = "logs", region: str = "us-east-1", **kw: Any) -> Any:
+        kw.setdefault("aws_access_key_id", "testing")
+        kw.setdefault("aws_secret_access_key", "testing")
+        return boto3.client(service, region_name=region, endpoint_url=self.url, **kw)
+
+    def service(self, groups: str, regions: str = "us-east-1", **options: str) -> str:
+        return service_xml(self.url, groups, regions, **options)
+
+    def settled(self) -> None:
+        """Return once everything put so far is readable and older than the settle margin
+        by AWS's clock, so that the collector's next read forwards all of it."""
+        if self.proxy is not None:
+            self.proxy.wait_settled(self.settle)
+
+
+@pytest.fixture(params=["moto", "awslike"])
+def via(request: pytest.FixtureRequest, moto: MotoServer) -> Iterator[Via]:
+    """Each test using it runs twice: straight against moto, and through the AWS-like
+    double with every behaviour on (seeded from the test's name)."""
+    if request.param == "moto":
+        yield Via(moto)
+        return
+    seed_value = zlib.crc32(request.node.nodeid.encode())
+    proxy = AwsProxy(moto.url, like=AwsLike.all_on(seed_value))
+    yield Via(moto, proxy)
+    proxy.stop()
+
+
+# "What it survives": each fault test records what it measured through the AWS-like double;
+# when every one of them ran and passed in a session, the rows go to a JSON file (see
+# tests/survival.py, which puts them in README.md: the test session leaves the tree clean).
 SURVIVAL_ENV = "AWS_WODLE_SURVIVAL_DIR"
 
 
@@ -355,19 +448,8 @@ def record_survival(fault: str, how: str, measured: str, lost: int, repeated: in
     (Path(os.environ[SURVIVAL_ENV]) / name).write_text(json.dumps(row))
 
 
-def survival_table(rows: dict[str, dict[str, object]]) -> str:
-    lines = [
-        "| fault | how the test injects it | what it measured | events lost | events repeated |",
-        "|---|---|---|---|---|",
-    ]
-    for fault in SURVIVAL_ROWS:
-        r = rows[fault]
-        lines.append(f"| {fault} | {r['how']} | {r['measured']} | {r['lost']} | {r['repeated']} |")
-    return "\n".join(lines)
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    if hasattr(session.config, "workerinput") or exitstatus != 0:
+    if hasattr(session.config, "workerinput"):
         return
     folder = Path(os.environ.get(SURVIVAL_ENV, "/nonexistent"))
     rows = {}
@@ -375,13 +457,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         row = json.loads(path.read_text())
         rows[row["fault"]] = row
     shutil.rmtree(folder, ignore_errors=True)
-    if set(rows) != set(SURVIVAL_ROWS):
-        return
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    begin, end = "<!-- survival:begin -->", "<!-- survival:end -->"
-    if begin not in text or end not in text:
-        return
-    head, rest = text.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    readme.write_text(f"{head}{begin}\n{survival_table(rows)}\n{end}{tail}")
+    if exitstatus == 0 and set(rows) == set(SURVIVAL_ROWS):
+        write_survival(survival_json(), rows)

@@ -1,8 +1,10 @@
-"""A corpus of broken ossec.conf files: each is FILE:LINE: message and exit 2, never a traceback."""
+"""Corpora of ossec.conf files: the broken ones give FILE:LINE: message and exit 2, never a
+traceback; the ones the manager accepts pass."""
 
 from __future__ import annotations
 
 import codecs
+import re
 from pathlib import Path
 
 import pytest
@@ -28,7 +30,7 @@ GROUP = "<aws_log_groups>g</aws_log_groups>"
 
 # (name, file content, line of the first error, words the message must hold)
 CORPUS: list[tuple[str, bytes, int, str]] = [
-    # libxml notices the missing </regions> where </service> comes, on the next line.
+    # The manager's reader notices the missing </regions> where </service> comes.
     ("unclosed tag", wodle(GROUP, "<regions>us-east-1").encode(), 6, "XML syntax error"),
     ("unclosed root", b'<ossec_config>\n<wodle name="aws-s3">\n', 3, "XML syntax error"),
     ("mismatched tags", wodle(GROUP, "<regions>us-east-1</region>").encode(), 5, "mismatch"),
@@ -148,12 +150,104 @@ CORPUS: list[tuple[str, bytes, int, str]] = [
         0,
         "too large",
     ),
+    (
+        "a service type the manager does not know",
+        wodle(GROUP).replace("cloudwatchlogs", "fakeservice").encode(),
+        3,
+        "unknown service type 'fakeservice'",
+    ),
+    (
+        "yes in capitals",
+        wodle(GROUP, "<remove_log_streams>YES</remove_log_streams>").encode(),
+        5,
+        "lower case",
+    ),
+    (
+        "comment never closed",
+        wodle(GROUP).replace("</ossec_config>", "<!--").encode(),
+        8,
+        "comment",
+    ),
+    ("closing tag first", b"</ossec_config>\n", 1, "no element is open"),
+    ("unquoted attribute", wodle(GROUP).replace('"aws-s3"', "aws-s3").encode(), 2, "not quoted"),
+    (
+        "attribute set twice",
+        wodle(GROUP).replace('name="aws-s3"', 'name="aws-s3" name="x"').encode(),
+        2,
+        "set twice",
+    ),
+    ("XML declaration", b'<?xml version="1.0"?>\n' + wodle(GROUP).encode(), 1, "XML syntax"),
+    (
+        "wodle without a name",
+        b"<ossec_config>\n<wodle>\n<x/></wodle>\n</ossec_config>\n",
+        2,
+        "name",
+    ),
+    (
+        "unknown option in a bucket",
+        wodle(GROUP, head='  <bucket type="cloudtrail"><nme>b</nme></bucket>\n').encode(),
+        3,
+        "<nme> in bucket",
+    ),
+    (
+        "an empty account id",
+        wodle(GROUP, "<aws_account_id></aws_account_id>").encode(),
+        5,
+        "aws_account_id is empty",
+    ),
+    (
+        "a broken service beside a valid one",
+        wodle(
+            GROUP,
+            head='  <service type="cloudwatchlogs"><aws_log_groups>ok</aws_log_groups></service>\n',
+        )
+        .replace("</service>\n  </wodle>", "<regions>mars-1</regions></service>\n  </wodle>")
+        .encode(),
+        6,
+        "mars-1",
+    ),
+]
+
+# Files the manager starts with, each holding what a stricter reader (or our earlier one)
+# refused: check-config exits 0.
+ACCEPTED: list[tuple[str, bytes]] = [
+    (
+        "a literal & in another section",
+        b"<ossec_config>\n<localfile>\n<log_format>full_command</log_format>\n"
+        b"<command>test -f /etc/x && cat /etc/x</command>\n</localfile>\n</ossec_config>\n"
+        + wodle(GROUP).encode(),
+    ),
+    (
+        "an entity kept as text",
+        wodle(GROUP, '<discard_regex field="a">x&amp;y</discard_regex>').encode(),
+    ),
+    (
+        "an escaped less-than",
+        wodle(GROUP, '<discard_regex field="a">\\<b</discard_regex>').encode(),
+    ),
+    ("an empty only_logs_after", wodle(GROUP, "<only_logs_after/>").encode()),
+    ("an empty discard_regex", wodle(GROUP, "<discard_regex></discard_regex>").encode()),
+    ("an empty aws_profile", wodle(GROUP, "<aws_profile></aws_profile>").encode()),
+    ("a repeated option", wodle(GROUP, GROUP).encode()),
+    ("text and comments between roots", b"<!-- a -->\nnotes\n" + wodle(GROUP).encode() + b"tail\n"),
+    ("a byte that is not UTF-8 in a comment", b"<!-- caf\xe9 -->\n" + wodle(GROUP).encode()),
+    (
+        "a day with an interval in days",
+        wodle(GROUP, head="  <day>3</day>\n  <interval>1d</interval>\n").encode(),
+    ),
+    ("a months interval alone", wodle(GROUP, head="  <interval>2M</interval>\n").encode()),
+    (
+        "an interval with a longer unit",
+        wodle(GROUP, head="  <interval>10min</interval>\n").encode(),
+    ),
+    ("the deprecated name", wodle(GROUP).replace("aws-s3", "aws-cloudtrail").encode()),
 ]
 
 
 def test_the_corpus_is_large_enough() -> None:
-    """At least 20 broken configurations are checked."""
-    assert len(CORPUS) >= 20
+    """At least 40 broken configurations, and 12 the manager accepts, are checked."""
+    assert len(CORPUS) >= 40
+    assert len(ACCEPTED) >= 12
 
 
 @pytest.mark.parametrize(("name", "content", "line", "words"), CORPUS, ids=[c[0] for c in CORPUS])
@@ -167,8 +261,19 @@ def test_broken_config_gives_file_line_and_exit_2(
     assert result.returncode == 2, (name, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr + result.stdout
     first = result.stderr.splitlines()[0]
-    assert first.startswith(f"{conf}:{line}: "), first
+    assert first.startswith(f"{conf}:{line}: " if line else f"{conf}: "), first
     assert words.lower() in first.lower(), first
+
+
+@pytest.mark.parametrize(("name", "content"), ACCEPTED, ids=[c[0] for c in ACCEPTED])
+def test_what_the_manager_accepts_passes(tmp_path: Path, name: str, content: bytes) -> None:
+    """check-config exits 0 for a file the manager starts with, and summarises the service."""
+    conf = tmp_path / "ossec.conf"
+    conf.write_bytes(content)
+    result = run_cli("check-config", "--config", str(conf), "--ossec-home", str(tmp_path))
+    assert result.returncode == 0, (name, result.stderr)
+    assert "cloudwatchlogs service at line" in result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_run_refuses_each_broken_config_the_same_way(tmp_path: Path, sink: Sink) -> None:
@@ -181,5 +286,6 @@ def test_run_refuses_each_broken_config_the_same_way(tmp_path: Path, sink: Sink)
             "--state", str(tmp_path / "state.db"),
         )  # fmt: skip
         assert result.returncode == 2, name
-        assert result.stderr.splitlines()[0].startswith(f"{conf}:{line}: ")
+        first = re.sub(r"^<\d>", "", result.stderr.splitlines()[0])  # the journal's priority
+        assert first.startswith(f"{conf}:{line}: ")
         assert "Traceback" not in result.stderr

@@ -61,22 +61,26 @@ def test_events_sharing_the_last_millisecond_are_not_lost(setup: Setup) -> None:
     assert len(setup.sink.received) == 4
 
 
-def test_resume_without_token_skips_exactly_the_boundary(setup: Setup) -> None:
-    """Past the token's lifetime, resuming from the last timestamp repeats nothing."""
+def test_late_events_older_than_those_sent_are_sent_once(setup: Setup) -> None:
+    """Events put later with timestamps older than events already sent (within the
+    lookback), in a stream and in a new one, are sent once; nothing else is repeated."""
     logs = setup.moto.client()
     first = seed(logs, "app", {"s": ["y0", "y1", "y2", "y2b"]})
     put(logs, "app", "s", ["same-ms"], first + 3)
     conf = setup.config(setup.service("app"))
     assert setup.once(conf).returncode == 0
-    with sqlite3.connect(setup.state) as db:
-        assert db.execute("UPDATE streams SET token_saved = 0").rowcount == 1
+    put(logs, "app", "s", ["late-in-s"], first - 5_000)
     put(logs, "app", "s", ["same-ms-again"], first + 3)
+    seed(logs, "app", {"t": ["late-in-t"]}, start=first - 20_000)
     put(logs, "app", "s", ["later"], first + 50)
     assert setup.once(conf).returncode == 0
-    setup.sink.wait_for(7)
+    assert setup.once(conf).returncode == 0
+    setup.sink.wait_for(9)
     got = setup.sink.messages()
-    assert sorted(got) == sorted(["y0", "y1", "y2", "y2b", "same-ms", "same-ms-again", "later"])
-    assert len(got) == 7
+    assert sorted(got) == sorted(
+        ["y0", "y1", "y2", "y2b", "same-ms", "late-in-s", "same-ms-again", "late-in-t", "later"]
+    )
+    assert len(got) == 9
 
 
 def test_only_logs_after_moves(setup: Setup) -> None:
@@ -155,7 +159,7 @@ def test_several_regions_each_collected_and_kept_apart(setup: Setup) -> None:
     setup.sink.wait_for(2)
     assert sorted(setup.sink.messages()) == ["east", "west"]
     with sqlite3.connect(setup.state) as db:
-        rows = db.execute("SELECT region FROM streams ORDER BY region").fetchall()
+        rows = db.execute("SELECT region FROM cursors ORDER BY region").fetchall()
     assert rows == [("eu-west-1",), ("us-east-1",)]
 
 
@@ -185,23 +189,27 @@ def test_all_regions_when_none_configured(setup: Setup) -> None:
     assert all("ERROR" not in x for x in skipped)
 
 
-def test_vanished_stream_loses_its_row_but_an_outage_does_not(setup: Setup) -> None:
-    """A deleted stream's row goes; an unreachable endpoint leaves every row in place."""
+def test_an_outage_leaves_the_cursor_and_loses_nothing(setup: Setup) -> None:
+    """An unreachable endpoint fails the run and leaves the group's cursor in place; the
+    next run sends what arrived meanwhile, and nothing twice."""
     logs = setup.moto.client()
-    seed(logs, "app", {"keep": ["k"], "drop": ["d"]})
+    first = seed(logs, "app", {"keep": ["k"], "drop": ["d"]})
     conf = setup.config(setup.service("app"))
     assert setup.once(conf).returncode == 0
     logs.delete_log_stream(logGroupName="app", logStreamName="drop")
-    assert setup.once(conf).returncode == 0
     with sqlite3.connect(setup.state) as db:
-        assert db.execute("SELECT stream FROM streams").fetchall() == [("keep",)]
+        before = db.execute("SELECT fence, newest_ts FROM cursors").fetchall()
     dead = setup.config(
-        setup.service("app").replace(setup.moto.url, "http://127.0.0.1:9"),
+        setup.service("app").replace(setup.moto.url, "http://127.0.0.1:9"), name="dead.conf"
     )
     result = setup.once(dead, env=cli_env(AWS_MAX_ATTEMPTS="2"))
     assert result.returncode == 1
     with sqlite3.connect(setup.state) as db:
-        assert db.execute("SELECT stream FROM streams").fetchall() == [("keep",)]
+        assert db.execute("SELECT fence, newest_ts FROM cursors").fetchall() == before
+    put(logs, "app", "keep", ["k2"], first + 5)
+    assert setup.once(conf).returncode == 0
+    setup.sink.wait_for(3)
+    assert sorted(setup.sink.messages()) == ["d", "k", "k2"]
 
 
 def test_remove_log_streams_deletes_only_idle_collected_streams(setup: Setup) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import re
+import subprocess
+import sys
 import textwrap
-from datetime import datetime, timezone
+from datetime import datetime, time, timezone
 from pathlib import Path
 
 import pytest
@@ -15,14 +18,15 @@ from aws_wodle.config import (
     MAX_FILE_BYTES,
     Config,
     DiscardRule,
-    Schedule,
     load_config,
     parse_config,
     parse_date,
     parse_interval,
+    profile_warnings,
     summary,
 )
 from aws_wodle.errors import ConfigError
+from aws_wodle.schedule import Daily, Interval, Monthly, Schedule, Weekly
 
 REGIONS = known_regions()
 PATH = "/var/ossec/etc/ossec.conf"
@@ -44,6 +48,16 @@ def problems(text: str) -> list[str]:
     with pytest.raises(ConfigError) as caught:
         parse(text)
     return [str(problem) for problem in caught.value.problems]
+
+
+def broken(text: str) -> list[str]:
+    """Parse a config the manager accepts; return its broken services' problems as text."""
+    return [str(problem) for service in parse(text).broken for problem in service.problems]
+
+
+def warnings_of(text: str) -> list[str]:
+    """Parse a valid config; return its warnings as text."""
+    return [str(warning) for warning in parse(text).warnings]
 
 
 def service_conf(*lines: str) -> str:
@@ -136,7 +150,7 @@ def test_every_option_is_read() -> None:
     assert first.line == 9
     assert first.disabled is False
     assert first.skip_on_error is True
-    assert first.schedule == Schedule(600, None, None, None, None, run_on_start=False)
+    assert first.schedule == Interval(seconds=600, run_on_start=False)
     (service,) = first.services
     assert service.line == 14
     assert service.log_groups == ("/aws/lambda/a", "/aws/lambda/b")
@@ -162,10 +176,10 @@ def test_several_wodles_each_with_its_own_schedule() -> None:
     _, monthly, weekly = parse(FULL).wodles
     assert monthly.line == 32
     assert monthly.disabled is True
-    assert monthly.schedule == Schedule(None, 2, 31, None, (0, 0), run_on_start=True)
+    assert monthly.schedule == Monthly(day=31, every=2, run_on_start=True)
     assert monthly.services[0].access_key == "AKIAIOSFODNN7EXAMPLE"
     assert monthly.services[0].secret_key == SECRET
-    assert weekly.schedule == Schedule(2 * 604800, None, None, 6, (3, 30), run_on_start=True)
+    assert weekly.schedule == Weekly(weekday=6, at=time(3, 30), every=2, run_on_start=True)
     assert weekly.services[0].regions == ()
 
 
@@ -175,9 +189,7 @@ def test_defaults() -> None:
     (wodle,) = config.wodles
     assert wodle.disabled is False
     assert wodle.skip_on_error is False
-    assert wodle.schedule == Schedule(
-        DEFAULT_INTERVAL_SECONDS, None, None, None, None, run_on_start=True
-    )
+    assert wodle.schedule == Interval(seconds=DEFAULT_INTERVAL_SECONDS, run_on_start=True)
     (service,) = wodle.services
     assert service.regions == ()
     assert service.only_logs_after is None
@@ -191,7 +203,8 @@ def test_warnings_carry_file_and_line() -> None:
     warnings = [str(warning) for warning in parse(FULL).warnings]
     assert warnings == [
         f"{PATH}:38: access_key/secret_key are deprecated; use aws_profile or iam_role_arn",
-        f"{PATH}:48: no regions: every region of the credentials' partition is searched",
+        f"{PATH}:48: regions is empty and ignored: "
+        "every region of the credentials' partition is searched",
     ]
 
 
@@ -207,7 +220,7 @@ def test_secret_never_shown() -> None:
 
 def test_secret_not_in_errors() -> None:
     """Errors about the keys do not echo the secret."""
-    found = problems(
+    found = broken(
         service_conf("<aws_log_groups>g</aws_log_groups>", f"<secret_key>{SECRET}</secret_key>")
     )
     assert found == [f"{PATH}:5: secret_key needs access_key"]
@@ -233,7 +246,16 @@ def test_summary_describes_everything() -> None:
     assert "remove_log_streams: yes" in text
     assert "discard: field data.action matching 'REJECT'" in text
     assert "discard: none" in text
-    assert "2 warnings:" in text
+    assert "skip_on_error: yes (default no; changes nothing here" in text
+
+
+def test_summary_does_not_repeat_the_warnings() -> None:
+    """Warnings are printed once by check-config, not again in the summary."""
+    config = parse(FULL)
+    assert config.warnings
+    text = summary(config)
+    assert all(warning.message not in text for warning in config.warnings)
+    assert "warning" not in text
 
 
 def test_summary_default_chain_and_plain_schedules() -> None:
@@ -253,7 +275,7 @@ def test_bucket_wodle_warns_and_cloudwatch_wodle_runs() -> None:
           <wodle name="aws-s3">
             <bucket type="cloudtrail">
               <name>trail</name>
-              <anything_goes>not validated</anything_goes>
+              <path>AWSLogs</path>
             </bucket>
             <service type="inspector"><regions>nowhere-1</regions></service>
             <subscriber type="security_lake"><sqs_name>q</sqs_name></subscriber>
@@ -281,25 +303,31 @@ def test_other_sections_and_comments_are_ignored() -> None:
         <!-- top comment -->
         <ossec_config>
           <wodle name="aws-s3-not"><whatever/></wodle>
-          <wodle><nothing/></wodle>
           <localfile><location>/var/log/x</location></localfile>
         </ossec_config>
+        text between roots is skipped, as the manager skips it
         <ossec_config/>
         """
     )
     assert config.wodles == ()
 
 
-def test_bom_and_xml_declaration() -> None:
-    """A UTF-8 BOM and an XML declaration are accepted and lines stay true."""
-    text = '<?xml version="1.0"\n encoding="UTF-8"?>\n' + wodle_conf("<bad>1</bad>")
+def test_bom_is_skipped_and_lines_stay_true() -> None:
+    """A UTF-8 BOM is skipped, as the manager skips it, and lines stay true."""
+    text = "\n" + wodle_conf("<bad>1</bad>")
     with pytest.raises(ConfigError) as caught:
         parse_config(b"\xef\xbb\xbf" + text.encode(), PATH, REGIONS)
     assert [str(p) for p in caught.value.problems] == [
-        f"{PATH}:5: unknown option <bad> in aws-s3 wodle"
+        f"{PATH}:4: unknown option <bad> in aws-s3 wodle"
     ]
     config = parse_config(b"\xef\xbb\xbf" + wodle_conf("").encode(), PATH, REGIONS)
     assert config.wodles[0].line == 2
+
+
+def test_xml_declaration_is_refused_as_the_manager_refuses_it() -> None:
+    """<?xml version="1.0"?> reads to the manager as an element with a badly closed attribute."""
+    (found,) = problems('<?xml version="1.0"?>\n' + wodle_conf(""))
+    assert found.startswith(f"{PATH}:1: XML syntax error: unexpected '?' after version=")
 
 
 def test_load_config_reads_a_file(tmp_path: Path) -> None:
@@ -312,20 +340,20 @@ def test_load_config_reads_a_file(tmp_path: Path) -> None:
 
 
 def test_load_config_missing_file(tmp_path: Path) -> None:
-    """A missing file is a problem on line 0 saying why."""
+    """A missing file is a problem of the file, without a line number, saying why."""
     target = tmp_path / "absent.conf"
     with pytest.raises(ConfigError) as caught:
         load_config(target, REGIONS)
     assert [str(p) for p in caught.value.problems] == [
-        f"{target}:0: cannot read the file: No such file or directory"
+        f"{target}: cannot read the file: No such file or directory"
     ]
 
 
 def test_load_config_directory(tmp_path: Path) -> None:
-    """A directory given as the file is a problem on line 0."""
+    """A directory given as the file names the reason, without a line number."""
     with pytest.raises(ConfigError) as caught:
         load_config(tmp_path, REGIONS)
-    assert str(caught.value.problems[0]).startswith(f"{tmp_path}:0: cannot read the file: ")
+    assert str(caught.value.problems[0]) == f"{tmp_path}: cannot read the file: Is a directory"
 
 
 def test_huge_file_is_refused(tmp_path: Path) -> None:
@@ -335,12 +363,12 @@ def test_huge_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(target, REGIONS)
     assert [str(p) for p in caught.value.problems] == [
-        f"{target}:0: file too large: more than 16 MiB"
+        f"{target}: file too large: more than 16 MiB"
     ]
 
 
 def test_malformed_xml_reports_line(tmp_path: Path) -> None:
-    """An XML syntax error names lxml's message and the line."""
+    """An XML syntax error says what is wrong, and where."""
     target = tmp_path / "ossec.conf"
     target.write_text(
         '<ossec_config>\n  <wodle name="aws-s3">\n    <interval>1m</wodle>\n</ossec_config>\n'
@@ -348,7 +376,8 @@ def test_malformed_xml_reports_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(target, REGIONS)
     assert [str(p) for p in caught.value.problems] == [
-        f"{target}:3: XML syntax error: Opening and ending tag mismatch: interval line 3 and wodle"
+        f"{target}:3: XML syntax error: "
+        "mismatched closing tag </wodle> for <interval> opened on line 3"
     ]
 
 
@@ -360,19 +389,77 @@ def test_unclosed_root_reports_end_of_file() -> None:
     assert "synthetic" not in found
 
 
-def test_entities_are_not_expanded() -> None:
-    """A DOCTYPE with entities is refused, not expanded."""
+def test_a_doctype_is_a_comment_never_closed() -> None:
+    """<!DOCTYPE ...> opens a comment for the manager: with no --> after it, it is refused."""
     (found,) = problems('<!DOCTYPE x [<!ENTITY e "boom">]>\n<ossec_config>&e;</ossec_config>\n')
-    assert found.startswith(f"{PATH}:1: XML syntax error: ")
+    assert found == f"{PATH}:3: XML syntax error: comment opened on line 1 is not closed"
 
 
-def test_non_utf8_bytes() -> None:
-    """Bytes that are not UTF-8 are an error on their line."""
-    data = b"<ossec_config>\n<!-- caf\xe9 -->\n</ossec_config>\n"
+def test_literal_ampersand_elsewhere_is_accepted() -> None:
+    """A literal & in an unrelated section, which XML forbids, is accepted as the manager does."""
+    config = parse(
+        """
+        <ossec_config>
+          <localfile>
+            <log_format>full_command</log_format>
+            <command>test -f /etc/x && cat /etc/x</command>
+          </localfile>
+          <wodle name="aws-s3">
+            <service type="cloudwatchlogs"><aws_log_groups>g</aws_log_groups></service>
+          </wodle>
+        </ossec_config>
+        """
+    )
+    assert config.wodles[0].services[0].log_groups == ("g",)
+
+
+def test_values_reach_us_as_the_manager_passes_them() -> None:
+    """Entities are not decoded (&amp; is five characters), and \\< keeps its backslash."""
+    (service,) = (
+        parse(
+            service_conf(
+                "<aws_log_groups>g</aws_log_groups>",
+                '<discard_regex field="x">a&amp;b|\\<tag></discard_regex>',
+            )
+        )
+        .wodles[0]
+        .services
+    )
+    assert service.discard is not None
+    assert service.discard.pattern.pattern == "a&amp;b|\\<tag>"
+    assert service.discard.discards('{"x": "a&amp;b"}')
+    assert service.discard.discards('{"x": "<tag>"}')
+    assert not service.discard.discards('{"x": "a&b"}')
+
+
+def test_non_utf8_bytes_outside_our_values_are_accepted() -> None:
+    """Bytes that are not UTF-8 in a comment or another section pass, as the manager reads bytes."""
+    data = (
+        b"<ossec_config>\n<!-- caf\xe9 -->\n<global><email_from>caf\xe9</email_from></global>\n"
+        b"</ossec_config>\n" + wodle_conf("").encode()
+    )
+    config = parse_config(data, PATH, REGIONS)
+    assert len(config.wodles) == 1
+
+
+def test_non_utf8_bytes_in_a_value_break_that_service() -> None:
+    """A value that is not UTF-8 makes its service uncollectable, on its line."""
+    data = service_conf("<aws_log_groups>caf\udce9</aws_log_groups>").encode(
+        "utf-8", "surrogateescape"
+    )
+    config = parse_config(data, PATH, REGIONS)
+    assert [str(p) for b in config.broken for p in b.problems] == [
+        f"{PATH}:4: aws_log_groups is not valid UTF-8; save the file as UTF-8"
+    ]
+
+
+def test_a_utf16_file_is_refused_with_its_encoding() -> None:
+    """A UTF-16 file (which the manager reads as garbage) is refused, saying so."""
+    data = codecs.BOM_UTF16_LE + wodle_conf("").encode("utf-16-le")
     with pytest.raises(ConfigError) as caught:
         parse_config(data, PATH, REGIONS)
     assert [str(p) for p in caught.value.problems] == [
-        f"{PATH}:2: not valid UTF-8 (byte 0xe9); save the file as UTF-8"
+        f"{PATH}:1: the file is UTF-16; the manager reads only UTF-8: save it as UTF-8"
     ]
 
 
@@ -384,82 +471,187 @@ def test_element_outside_ossec_config() -> None:
 
 WODLE_ERRORS = [
     ("<disabled>maybe</disabled>", "invalid disabled 'maybe': expected yes or no"),
+    ("<disabled>YES</disabled>", "invalid disabled 'YES': expected yes or no in lower case"),
+    ("<disabled> no </disabled>", "invalid disabled ' no ': expected yes or no in lower case"),
     ("<run_on_start>1</run_on_start>", "invalid run_on_start '1': expected yes or no"),
     ("<skip_on_error>true</skip_on_error>", "invalid skip_on_error 'true': expected yes or no"),
     ("<interval>abc</interval>", "invalid interval 'abc': expected a positive number"),
     ("<interval>0</interval>", "invalid interval '0': must be greater than 0"),
     ("<interval>-5m</interval>", "invalid interval '-5m': must be greater than 0"),
     ("<interval>5x</interval>", "invalid interval '5x': unknown suffix 'x'"),
-    ("<interval>1M</interval>", "invalid interval '1M': a months interval needs <day>"),
+    ("<interval>5 m</interval>", "invalid interval '5 m': unknown suffix ' '"),
     ("<day>32</day>", "invalid day '32': expected a day of the month from 1 to 31"),
     ("<day>0</day>", "invalid day '0': expected a day of the month from 1 to 31"),
+    ("<day> 5</day>", "invalid day ' 5': expected a day of the month from 1 to 31"),
     ("<wday>funday</wday>", "invalid wday 'funday': expected a weekday"),
     ("<time>24:00</time>", "invalid time '24:00': expected hh:mm from 00:00 to 23:59"),
     ("<time>12:60</time>", "invalid time '12:60': expected hh:mm from 00:00 to 23:59"),
     ("<time>noon</time>", "invalid time 'noon': expected hh:mm from 00:00 to 23:59"),
     ("<frequency>1</frequency>", "unknown option <frequency> in aws-s3 wodle"),
+    ("<remove_from_bucket>y</remove_from_bucket>", "invalid remove_from_bucket 'y'"),
     ("<service><aws_log_groups>g</aws_log_groups></service>", "<service> needs a type attribute"),
+    (
+        '<service type="fakeservice"><aws_log_groups>g</aws_log_groups></service>',
+        "unknown service type 'fakeservice': the manager knows cloudwatchlogs, inspector",
+    ),
+    ('<service type="CloudWatchLogs"/>', "unknown service type 'CloudWatchLogs'"),
+    ('<service type=" cloudwatchlogs"/>', "unknown service type ' cloudwatchlogs'"),
+    (
+        '<service kind="x" type="cloudwatchlogs"/>',
+        "the first attribute of <service> must be type, not 'kind'",
+    ),
+    ('<service type="inspector"><colour>x</colour></service>', "unknown option <colour>"),
+    (
+        '<service type="inspector"><discard_regex>x</discard_regex></service>',
+        "discard_regex of an inspector service needs a field attribute",
+    ),
+    ('<bucket type="cloudtrail"><colour>x</colour></bucket>', "unknown option <colour> in bucket"),
+    ('<bucket type="s3"><name>b</name></bucket>', "unknown bucket type 's3'"),
+    ('<bucket type="waf"><name></name></bucket>', "name of a bucket is empty"),
+    ("<bucket></bucket>", "<bucket> without a type attribute needs a bucket name"),
+    ('<subscriber type="sqs"><sqs_name>q</sqs_name></subscriber>', "unknown subscriber type"),
+    (
+        '<subscriber type="security_lake"><discard_regex field="a">x</discard_regex></subscriber>',
+        "discard_regex is not available for security_lake",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("line", "message"), WODLE_ERRORS)
 def test_wodle_option_errors(line: str, message: str) -> None:
-    """Each bad wodle option is one error on its own line (line 3)."""
+    """Each wodle option the manager refuses is one error on its own line (line 3)."""
     found = problems(wodle_conf(line))
-    assert len(found) == 1
+    assert len(found) == 1, found
     assert found[0].startswith(f"{PATH}:3: {message}")
 
 
-SCHEDULE_ERRORS = [
-    (("<day>1</day>", "<interval>1d</interval>"), 4, "invalid interval '1d': with <day>"),
-    (("<wday>mon</wday>", "<interval>10d</interval>"), 4, "invalid interval '10d': with <wday>"),
-    (("<wday>mon</wday>", "<interval>1M</interval>"), 4, "invalid interval '1M': with <wday>"),
-    (("<time>01:00</time>", "<interval>36h</interval>"), 4, "invalid interval '36h': with <time>"),
-    (("<time>01:00</time>", "<interval>1M</interval>"), 4, "invalid interval '1M': with <time>"),
-    (("<day>1</day>", "<wday>mon</wday>"), 4, "<day> and <wday> cannot be used together"),
-    (("<interval>1m</interval>", "<interval>2m</interval>"), 4, "duplicate option <interval>"),
+def test_the_manager_refuses_a_wodle_without_a_name() -> None:
+    """A <wodle> without a name attribute, or with another attribute first, is an error."""
+    assert problems("<ossec_config>\n  <wodle><x/></wodle>\n</ossec_config>\n") == [
+        f'{PATH}:2: <wodle> needs a name attribute (e.g. name="aws-s3")'
+    ]
+    assert problems('<ossec_config><wodle id="1" name="aws-s3"/></ossec_config>') == [
+        f"{PATH}:1: the first attribute of <wodle> must be name, not 'id'"
+    ]
+
+
+def test_wodle_names_as_the_manager_reads_them() -> None:
+    """aws-cloudtrail is read as aws-s3 with a warning; a name with spaces is another module."""
+    config = parse(wodle_conf("").replace('"aws-s3"', '"aws-cloudtrail"'))
+    assert len(config.wodles) == 1
+    assert [str(w) for w in config.warnings] == [
+        f"{PATH}:2: wodle name aws-cloudtrail is deprecated: rename it aws-s3"
+    ]
+    config = parse(wodle_conf("").replace('"aws-s3"', '" aws-s3 "'))
+    assert config.wodles == ()
+    assert [str(w) for w in config.warnings] == [
+        f"{PATH}:2: <wodle name=' aws-s3 '> is ignored, as the manager ignores it: "
+        "spaces count in the name"
+    ]
+
+
+def test_bucket_and_subscriber_without_options_are_not_checked() -> None:
+    """As the manager does, an empty bucket or subscriber is not checked further."""
+    config = parse(wodle_conf('<bucket type="anything"/>', '<subscriber type="x"></subscriber>'))
+    assert len(config.wodles[0].services) == 1
+
+
+SCHEDULE_WARNINGS = [
+    (
+        ("<day>1</day>", "<interval>1d</interval>"),
+        Monthly(day=1),
+        "interval '1d' ignored: with <day> the interval counts months (e.g. 1M)",
+    ),
+    (
+        ("<wday>mon</wday>", "<interval>10d</interval>"),
+        Weekly(weekday=0),
+        "interval '10d' ignored: with <wday> the interval counts whole weeks (e.g. 1w)",
+    ),
+    (
+        ("<wday>mon</wday>", "<interval>1M</interval>"),
+        Weekly(weekday=0),
+        "interval '1M' ignored: with <wday> the interval counts whole weeks",
+    ),
+    (
+        ("<time>01:00</time>", "<interval>36h</interval>"),
+        Daily(at=time(1, 0)),
+        "interval '36h' ignored: with <time> the interval counts whole days (e.g. 1d)",
+    ),
+    (
+        ("<time>01:00</time>", "<interval>1M</interval>"),
+        Daily(at=time(1, 0)),
+        "interval '1M' ignored: with <time> the interval counts whole days",
+    ),
+    (
+        ("<interval>1m</interval>", "<interval>2m</interval>"),
+        Interval(seconds=120),
+        "<interval> is set again (first on line 3); the last one is used, as the manager does",
+    ),
+    (
+        ("<interval>3M</interval>", "<!-- -->"),
+        Monthly(day=1, every=3),
+        "interval '3M' without <day>: runs on day 1 of the month at 00:00",
+    ),
+    (
+        ("<interval>10min</interval>", "<!-- -->"),
+        Interval(seconds=600),
+        "interval '10min': 'in' after the unit is ignored, as the manager ignores it",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("lines", "line", "message"), SCHEDULE_ERRORS)
-def test_schedule_errors(lines: tuple[str, ...], line: int, message: str) -> None:
-    """Day, wday and time constrain the interval as Wazuh does; the error is on its line."""
-    found = problems(wodle_conf(*lines))
-    assert len(found) == 1
-    assert found[0].startswith(f"{PATH}:{line}: {message}")
+@pytest.mark.parametrize(("lines", "expected", "message"), SCHEDULE_WARNINGS)
+def test_schedules_the_manager_adjusts(
+    lines: tuple[str, ...], expected: Schedule, message: str
+) -> None:
+    """Where the manager replaces an interval that does not fit, so do we, with a warning."""
+    config = parse(wodle_conf(*lines))
+    assert config.wodles[0].schedule == expected
+    found = [str(w) for w in config.warnings]
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{PATH}:")
+    assert message in found[0]
+
+
+def test_day_and_wday_together_are_refused() -> None:
+    """<day> and <wday> together is an error on the later one, as the manager refuses it."""
+    assert problems(wodle_conf("<day>1</day>", "<wday>mon</wday>")) == [
+        f"{PATH}:4: <day> and <wday> cannot be used together"
+    ]
 
 
 @pytest.mark.parametrize(
     ("lines", "expected"),
     [
-        (("<day>15</day>",), Schedule(None, 1, 15, None, (0, 0), True)),
+        (("<day>15</day>",), Monthly(day=15)),
         (
             ("<day>1</day>", "<time>02:05</time>", "<interval>3M</interval>"),
-            Schedule(None, 3, 1, None, (2, 5), True),
+            Monthly(day=1, at=time(2, 5), every=3),
         ),
-        (("<wday>TUE</wday>",), Schedule(604800, None, None, 1, (0, 0), True)),
+        (("<wday>TUE</wday>",), Weekly(weekday=1)),
+        (("<wday>Sundays</wday>",), Weekly(weekday=6)),
         (
             ("<wday>friday</wday>", "<interval>1209600</interval>"),
-            Schedule(1209600, None, None, 4, (0, 0), True),
+            Weekly(weekday=4, every=2),
         ),
-        (("<time>23:59</time>",), Schedule(86400, None, None, None, (23, 59), True)),
-        (
-            ("<time>7:00</time>", "<interval>48h</interval>"),
-            Schedule(172800, None, None, None, (7, 0), True),
-        ),
-        (("<interval>90</interval>",), Schedule(90, None, None, None, None, True)),
-        (("<interval> 2h </interval>",), Schedule(7200, None, None, None, None, True)),
+        (("<time>23:59</time>",), Daily(at=time(23, 59))),
+        (("<time>7:00</time>", "<interval>48h</interval>"), Daily(at=time(7, 0), every=2)),
+        (("<interval>90</interval>",), Interval(seconds=90)),
+        (("<interval> 2h </interval>",), Interval(seconds=7200)),
+        (("<interval>+2h</interval>",), Interval(seconds=7200)),
     ],
 )
 def test_schedule_values(lines: tuple[str, ...], expected: Schedule) -> None:
-    """Valid schedule combinations give the expected Schedule with defaults filled."""
-    assert parse(wodle_conf(*lines)).wodles[0].schedule == expected
+    """Valid schedule combinations give the expected schedule kind, defaults filled."""
+    config = parse(wodle_conf(*lines))
+    assert config.wodles[0].schedule == expected
+    assert config.warnings == ()
 
 
 def test_wodle_without_entries() -> None:
     """A wodle with no service, bucket or subscriber is an error on the wodle's line."""
     found = problems(
-        '<ossec_config>\n\n  <wodle name=" aws-s3 ">\n    <interval>1m</interval>\n'
+        '<ossec_config>\n\n  <wodle name="aws-s3">\n    <interval>1m</interval>\n'
         "  </wodle>\n</ossec_config>\n"
     )
     assert found == [
@@ -468,6 +660,32 @@ def test_wodle_without_entries() -> None:
 
 
 SERVICE_ERRORS = [
+    (
+        "<remove_log_streams>si</remove_log_streams>",
+        "invalid remove_log_streams 'si': expected yes or no",
+    ),
+    (
+        "<remove_log_streams></remove_log_streams>",
+        "invalid remove_log_streams '': expected yes or no",
+    ),
+    (
+        "<remove_log_streams>Yes</remove_log_streams>",
+        "invalid remove_log_streams 'Yes': expected yes or no in lower case",
+    ),
+    ("<aws_account_id></aws_account_id>", "aws_account_id is empty"),
+    ("<log_group>g</log_group>", "unknown option <log_group> in cloudwatchlogs service"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), SERVICE_ERRORS)
+def test_service_option_errors(line: str, message: str) -> None:
+    """Each service option the manager refuses is an error on its own line (line 5)."""
+    found = problems(service_conf("<aws_log_groups>g</aws_log_groups>", line))
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{PATH}:5: {message}")
+
+
+BROKEN_SERVICES = [
     (
         "<regions>us-east-1, xx-nowhere-9</regions>",
         "unknown region 'xx-nowhere-9' for CloudWatch Logs",
@@ -480,8 +698,6 @@ SERVICE_ERRORS = [
     ),
     ("<only_logs_after>2024-FEB-30</only_logs_after>", "invalid only_logs_after '2024-FEB-30'"),
     ("<only_logs_after>yesterday</only_logs_after>", "invalid only_logs_after 'yesterday'"),
-    ("<aws_profile> </aws_profile>", "aws_profile is empty"),
-    ("<aws_account_alias></aws_account_alias>", "aws_account_alias is empty"),
     ("<access_key>AKIA</access_key>", "access_key needs secret_key"),
     ("<iam_role_arn>role/reader</iam_role_arn>", "invalid iam_role_arn 'role/reader'"),
     (
@@ -493,61 +709,172 @@ SERVICE_ERRORS = [
         "<aws_account_id>12345</aws_account_id>",
         "invalid aws_account_id '12345': expected 12 digits",
     ),
-    (
-        "<remove_log_streams>si</remove_log_streams>",
-        "invalid remove_log_streams 'si': expected yes or no",
-    ),
-    (
-        "<remove_log_streams></remove_log_streams>",
-        "invalid remove_log_streams '': expected yes or no",
-    ),
+    ("<aws_account_id> </aws_account_id>", "aws_account_id is empty"),
     (
         "<discard_regex>(unclosed</discard_regex>",
         "invalid discard_regex '(unclosed': missing ), unterminated subpattern",
     ),
-    ("<discard_regex></discard_regex>", "discard_regex is empty"),
-    ('<discard_regex field=" ">x</discard_regex>', "discard_regex field attribute is empty"),
     ('<discard_regex field="a..b">x</discard_regex>', "invalid discard_regex field 'a..b'"),
-    ("<log_group>g</log_group>", "unknown option <log_group> in cloudwatchlogs service"),
     ("<aws_profile><name>x</name></aws_profile>", "<aws_profile> must hold a value"),
 ]
 
 
-@pytest.mark.parametrize(("line", "message"), SERVICE_ERRORS)
-def test_service_option_errors(line: str, message: str) -> None:
-    """Each bad service option is one error on its own line (line 5)."""
-    found = problems(service_conf("<aws_log_groups>g</aws_log_groups>", line))
-    assert len(found) == 1
+@pytest.mark.parametrize(("line", "message"), BROKEN_SERVICES)
+def test_values_only_the_old_script_fails_on_break_that_service(line: str, message: str) -> None:
+    """A value the manager passes on but the old script fails on breaks that service only."""
+    config = parse(service_conf("<aws_log_groups>g</aws_log_groups>", line))
+    assert config.wodles[0].services == ()
+    (service,) = config.broken
+    assert service.line == 3
+    found = [str(problem) for problem in service.problems]
+    assert len(found) == 1, found
     assert found[0].startswith(f"{PATH}:5: {message}")
+
+
+SERVICE_WARNINGS = [
+    (
+        "<only_logs_after></only_logs_after>",
+        "only_logs_after is empty and ignored: the first collection of a log group starts "
+        "at 00:00 UTC of that day",
+    ),
+    (
+        "<only_logs_after/>",
+        "only_logs_after is empty and ignored: the first collection of a log group starts "
+        "at 00:00 UTC of that day",
+    ),
+    (
+        "<regions/>",
+        "regions is empty and ignored: every region of the credentials' partition is searched",
+    ),
+    ("<discard_regex/>", "No value was provided for 'discard_regex'. No event will be skipped."),
+    ('<discard_regex field="a"></discard_regex>', "No value was provided for 'discard_regex'."),
+    ("<aws_profile> </aws_profile>", "aws_profile is empty and ignored, as the manager ignores it"),
+    ("<aws_account_alias/>", "aws_account_alias is empty and ignored"),
+    ("<iam_role_duration/>", "iam_role_duration is empty and ignored"),
+    (
+        '<discard_regex field="">x</discard_regex>',
+        "the field attribute of discard_regex is empty and ignored, as the manager ignores it: "
+        "the regex is matched against the whole message",
+    ),
+    ('<discard_regex x="1">y</discard_regex>', ""),
+    (
+        "<aws_log_groups>h</aws_log_groups>",
+        "<aws_log_groups> is set again (first on line 4); the last one is used",
+    ),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), SERVICE_WARNINGS)
+def test_service_values_the_manager_ignores_are_warnings(line: str, message: str) -> None:
+    """What the manager ignores with (or without) a warning is a warning; the service runs."""
+    config = parse(service_conf("<aws_log_groups>g</aws_log_groups>", line))
+    assert len(config.wodles[0].services) == 1
+    assert config.broken == ()
+    found = [str(w) for w in config.warnings]
+    if not message:
+        assert found == []
+        return
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{PATH}:5: {message}")
+
+
+def test_an_empty_only_logs_after_is_ignored() -> None:
+    """An empty <only_logs_after/> leaves the default start, as the manager ignores it."""
+    config = parse(service_conf("<aws_log_groups>g</aws_log_groups>", "<only_logs_after/>"))
+    assert config.wodles[0].services[0].only_logs_after is None
+
+
+def test_the_last_of_repeated_options_is_used() -> None:
+    """A repeated service option takes its last value, as the manager does."""
+    config = parse(
+        service_conf("<aws_log_groups>g</aws_log_groups>", "<aws_log_groups>h</aws_log_groups>")
+    )
+    assert config.wodles[0].services[0].log_groups == ("h",)
 
 
 @pytest.mark.parametrize(
     ("line", "message"),
     [
         ("<aws_log_groups></aws_log_groups>", "aws_log_groups is empty"),
-        ("<aws_log_groups>a, ,b</aws_log_groups>", "aws_log_groups has an empty entry: 'a, ,b'"),
-        ("<aws_log_groups>a,</aws_log_groups>", "aws_log_groups has an empty entry: 'a,'"),
+        ("<aws_log_groups/>", "aws_log_groups is empty"),
     ],
 )
-def test_log_group_errors(line: str, message: str) -> None:
-    """Empty log group lists and empty entries are errors on their line."""
+def test_empty_log_groups_are_refused(line: str, message: str) -> None:
+    """An empty aws_log_groups is refused by the manager, so it is an error here."""
     assert problems(service_conf(line)) == [f"{PATH}:4: {message}"]
 
 
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("<aws_log_groups>a, ,b</aws_log_groups>", "aws_log_groups has an empty entry: 'a, ,b'"),
+        ("<aws_log_groups>a,</aws_log_groups>", "aws_log_groups has an empty entry: 'a,'"),
+        ("<aws_log_groups> </aws_log_groups>", "aws_log_groups is empty"),
+    ],
+)
+def test_log_group_entries_that_break_the_service(line: str, message: str) -> None:
+    """Empty entries (or a blank list, which the manager passes on) break that service."""
+    assert broken(service_conf(line)) == [f"{PATH}:4: {message}"]
+
+
+def test_prefixes_and_arns_of_other_accounts_are_accepted() -> None:
+    """Entries may end in * (a prefix) or be log group ARNs, with or without the trailing
+    :*: the manager passes them on as text, and the summary says what each selects."""
+    arn = "arn:aws:logs:eu-west-1:111122223333:log-group:/ecs/web"
+    config = parse(service_conf(f"<aws_log_groups>app, /aws/lambda/*, {arn}:*</aws_log_groups>"))
+    [service] = config.wodles[0].services
+    assert service.log_groups == ("app", "/aws/lambda/*", f"{arn}:*")
+    text = summary(config)
+    assert "    log groups: app\n" in text
+    assert "log groups starting with /aws/lambda/: /aws/lambda/* (listed in each region)" in text
+    assert "log group /ecs/web of account 111122223333, region eu-west-1 (cross-account" in text
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("a*b", "invalid log group 'a*b': a * may only end an entry"),
+        ("arn:aws:logs:eu-west-1:12:log-group:x", "invalid log group ARN"),
+        ("arn:aws:logs:mars-1:111122223333:log-group:x", "unknown region 'mars-1' for CloudWatch"),
+    ],
+)
+def test_entries_that_name_no_group_break_the_service(entry: str, message: str) -> None:
+    """A misplaced *, an ARN that is not a log group's, or one of an unknown region: the
+    manager accepts the text, the service is not collected, with the line."""
+    [problem] = broken(service_conf(f"<aws_log_groups>{entry}</aws_log_groups>"))
+    assert problem.startswith(f"{PATH}:4: {message}"), problem
+
+
+def test_remove_log_streams_does_not_apply_to_groups_named_by_arn() -> None:
+    """DeleteLogStream takes no ARN: a warning says another account's streams are kept."""
+    arn = "arn:aws:logs:eu-west-1:111122223333:log-group:x"
+    found = warnings_of(
+        service_conf(
+            f"<aws_log_groups>{arn}</aws_log_groups>",
+            "<remove_log_streams>yes</remove_log_streams>",
+        )
+    )
+    assert found == [
+        f"{PATH}:4: remove_log_streams does not apply to '{arn}': DeleteLogStream takes no ARN, "
+        "so the streams of a group named by ARN are kept"
+    ]
+
+
 def test_log_groups_required() -> None:
-    """A service without aws_log_groups is an error on the service's line."""
-    found = problems(service_conf("<regions>us-east-1</regions>"))
-    assert found == [f"{PATH}:3: cloudwatchlogs service needs <aws_log_groups>"]
+    """A service without aws_log_groups (the manager starts) breaks, on the service's line."""
+    assert broken(service_conf("<regions>us-east-1</regions>")) == [
+        f"{PATH}:3: cloudwatchlogs service needs <aws_log_groups>"
+    ]
 
 
 def test_role_duration_needs_role() -> None:
-    """iam_role_duration without iam_role_arn, or out of range, is an error."""
-    assert problems(
+    """iam_role_duration without iam_role_arn, or out of range, breaks that service."""
+    assert broken(
         service_conf(
             "<aws_log_groups>g</aws_log_groups>", "<iam_role_duration>900</iam_role_duration>"
         )
     ) == [f"{PATH}:5: iam_role_duration needs iam_role_arn"]
-    found = problems(
+    found = broken(
         service_conf(
             "<aws_log_groups>g</aws_log_groups>",
             "<iam_role_arn>arn:aws-us-gov:iam::123456789012:role/r</iam_role_arn>",
@@ -557,16 +884,45 @@ def test_role_duration_needs_role() -> None:
     assert found == [f"{PATH}:6: invalid iam_role_duration '4000': expected seconds, 900 to 3600"]
 
 
-def test_duplicate_service_option() -> None:
-    """A repeated service option is an error naming where it was first set."""
-    found = problems(
-        service_conf("<aws_log_groups>g</aws_log_groups>", "<aws_log_groups>h</aws_log_groups>")
+def test_one_broken_service_does_not_stop_the_others() -> None:
+    """A bad date or region breaks its own service; the valid ones around it are kept."""
+    config = parse(
+        """
+        <ossec_config>
+          <wodle name="aws-s3">
+            <service type="cloudwatchlogs">
+              <aws_log_groups>first</aws_log_groups>
+            </service>
+            <service type="cloudwatchlogs">
+              <aws_log_groups>bad</aws_log_groups>
+              <only_logs_after>2024-13-45</only_logs_after>
+              <regions>mars-1</regions>
+            </service>
+          </wodle>
+          <wodle name="aws-s3">
+            <service type="cloudwatchlogs"><aws_log_groups>third</aws_log_groups></service>
+          </wodle>
+        </ossec_config>
+        """
     )
-    assert found == [f"{PATH}:5: duplicate option <aws_log_groups> (first set on line 4)"]
+    first, second = config.wodles
+    assert [s.log_groups for s in first.services] == [("first",)]
+    assert [s.log_groups for s in second.services] == [("third",)]
+    (bad,) = first.broken
+    assert config.broken == (bad,)
+    assert bad.line == 6
+    assert [str(p) for p in bad.problems] == [
+        f"{PATH}:8: invalid only_logs_after '2024-13-45': "
+        "expected YYYY-MMM-DD (e.g. 2024-JAN-31) or an ISO date",
+        f"{PATH}:9: unknown region 'mars-1' for CloudWatch Logs",
+    ]
+    assert "cloudwatchlogs service at line 6: not collected (errors on lines 8, 9)" in (
+        summary(config)
+    )
 
 
 def test_all_errors_are_collected_in_line_order() -> None:
-    """Every error of the file is reported at once, sorted by line."""
+    """Every error of the file, broken services' included, is reported at once, by line."""
     found = problems(
         """
         <ossec_config>
@@ -608,11 +964,11 @@ def test_duplicate_entries_warn() -> None:
     ]
 
 
-def test_case_insensitive_yes_no_and_wday() -> None:
-    """yes/no and weekday names are read in any case."""
-    config = parse(wodle_conf("<disabled>YES</disabled>", "<wday>Wed</wday>"))
+def test_weekday_names_in_any_case() -> None:
+    """Weekday names are read in any case, as the manager reads them."""
+    config = parse(wodle_conf("<disabled>yes</disabled>", "<wday>Wed</wday>"))
     assert config.wodles[0].disabled is True
-    assert config.wodles[0].schedule.wday == 2
+    assert config.wodles[0].schedule == Weekly(weekday=2)
 
 
 def test_parse_interval_units() -> None:
@@ -624,6 +980,7 @@ def test_parse_interval_units() -> None:
     assert parse_interval("1d") == (86400, None)
     assert parse_interval("1w") == (604800, None)
     assert parse_interval("6M") == (None, 6)
+    assert parse_interval("10min") == (600, None)
     for bad in ("", "m", "1.5h", "1 h", "١٢", "1_000", "99999999999d"):
         with pytest.raises(ValueError, match=re.escape(f"invalid interval '{bad}'")):
             parse_interval(bad)
@@ -656,11 +1013,21 @@ def test_discard_rule_json_field() -> None:
     assert not rule.discards('{"data": {"other": "REJECT"}}')
     assert not rule.discards('{"data": "REJECT"}')
     assert not rule.discards('["REJECT"]')
-    assert not rule.discards("REJECT plain text")
+    assert not rule.discards('"REJECT"')
     numbers = DiscardRule(re.compile("40"), "status")
     assert numbers.discards('{"status": 404}')
     nested = DiscardRule(re.compile(r"\{"), "a")
     assert nested.discards('{"a": {"b": 1}}')
+
+
+def test_discard_rule_with_a_field_matches_text_messages_whole() -> None:
+    """With a field, a message that is not JSON is matched as a whole, as the old module does."""
+    rule = DiscardRule(re.compile("REJ"), "data.action")
+    assert rule.discards("REJECT plain text")
+    assert rule.matched_in("REJECT plain text") == "message"
+    assert rule.matched_in('{"data": {"action": "REJECT"}}') == "field"
+    assert not rule.discards("plain text REJECT")
+    assert not rule.discards("{not json, REJECT")
 
 
 def test_bare_endpoint_host_names_mean_https() -> None:
@@ -675,3 +1042,77 @@ def test_bare_endpoint_host_names_mean_https() -> None:
     (service,) = config.wodles[0].services
     assert service.sts_endpoint == "https://vpce-1.sts.us-east-1.vpce.amazonaws.com"
     assert service.service_endpoint == "https://vpce-2.logs.us-east-1.vpce.amazonaws.com"
+
+
+def test_profiles_missing_from_the_service_users_files_are_warned_about(tmp_path: Path) -> None:
+    """An aws_profile in neither <home>/.aws/credentials nor <home>/.aws/config is named,
+    with both paths and the fix; profiles found in either file are not."""
+    aws = tmp_path / ".aws"
+    aws.mkdir()
+    (aws / "credentials").write_text("[from-credentials]\naws_access_key_id = AKIA\n")
+    (aws / "config").write_text("[profile from-config]\nregion = us-east-1\n[bare]\n")
+    text = "".join(
+        f'<service type="cloudwatchlogs"><aws_log_groups>g</aws_log_groups>'
+        f"<aws_profile>{name}</aws_profile></service>\n    "
+        for name in ("from-credentials", "from-config", "bare", "default")
+    )
+    config = parse(wodle_conf(text))
+    found = [str(w) for w in profile_warnings(config, str(tmp_path))]
+    assert [w.split(": ", 1)[1].split(" /", 1)[0] for w in found] == [
+        "aws_profile 'bare' is in neither",
+        "aws_profile 'default' is in neither",
+    ]
+    assert found[0] == (
+        f"{PATH}:5: aws_profile 'bare' is in neither {aws / 'credentials'} nor {aws / 'config'}, "
+        f"the files the service reads (it runs as the manager's user, home {tmp_path}); "
+        "copy the profile there (e.g. from /root/.aws/) and make both files readable by that user"
+    )
+
+
+def test_no_aws_files_at_all_warns_for_each_profile(tmp_path: Path) -> None:
+    """Without any file under <home>/.aws, every configured profile is warned about; a service
+    without aws_profile is not."""
+    config = parse(
+        wodle_conf(
+            '<service type="cloudwatchlogs"><aws_log_groups>h</aws_log_groups></service>',
+            '<service type="cloudwatchlogs"><aws_log_groups>i</aws_log_groups>'
+            "<aws_profile>prod</aws_profile></service>",
+        )
+    )
+    (found,) = profile_warnings(config, str(tmp_path))
+    assert (found.line, found.message.split(",")[0]) == (
+        4,
+        f"aws_profile 'prod' is in neither {tmp_path}/.aws/credentials nor {tmp_path}/.aws/config",
+    )
+
+
+def test_reading_the_configuration_loads_no_xml_library(tmp_path: Path) -> None:
+    """The reader is our own: loading a file imports neither lxml nor Python's xml package."""
+    target = tmp_path / "ossec.conf"
+    target.write_text(FULL)
+    code = (
+        "import sys\n"
+        "from aws_wodle.config import load_config\n"
+        f"load_config({str(target)!r}, ['us-east-1'])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('lxml', 'xml')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert result.stdout == "[]\n", result.stderr
+
+
+def test_skip_on_error_is_stated_the_same_way_everywhere() -> None:
+    """One statement of skip_on_error's default and meaning: summary, legacy --help, README."""
+    from aws_wodle.config import SKIP_ON_ERROR
+    from aws_wodle.legacy import parser
+
+    def flat(text: str) -> str:
+        return " ".join(text.split())
+
+    meaning = SKIP_ON_ERROR.removeprefix("default no; ")
+    assert meaning != SKIP_ON_ERROR
+    assert f"skip_on_error: yes ({SKIP_ON_ERROR})" in summary(parse(FULL))
+    assert flat(SKIP_ON_ERROR) in flat(parser().format_help())
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert f"| `skip_on_error` | `yes` / `no` | `no`; {meaning} |" in readme

@@ -11,8 +11,10 @@ import pytest
 
 from conftest import MotoServer, Setup, Sink, cli_env, seed
 
+# The read-only policy of our users' documentation, and ours, which adds FilterLogEvents.
 READ_ONLY = ["logs:DescribeLogStreams", "logs:GetLogEvents"]
-WITH_DELETE = [*READ_ONLY, "logs:DeleteLogStream"]
+RECOMMENDED = [*READ_ONLY, "logs:FilterLogEvents"]
+WITH_DELETE = [*RECOMMENDED, "logs:DeleteLogStream"]
 
 
 def policy(actions: list[str]) -> str:
@@ -32,7 +34,13 @@ class IamWorld:
         self.server = MotoServer({"INITIAL_NO_AUTH_ACTION_COUNT": "100000"})
         iam = self.server.client("iam")
         self.keys: dict[str, dict[str, str]] = {}
-        for user, actions in (("admin", ["*"]), ("reader", READ_ONLY), ("remover", WITH_DELETE)):
+        users = (
+            ("admin", ["*"]),
+            ("reader", READ_ONLY),
+            ("filterer", RECOMMENDED),
+            ("remover", WITH_DELETE),
+        )
+        for user, actions in users:
             iam.create_user(UserName=user)
             iam.put_user_policy(UserName=user, PolicyName="p", PolicyDocument=policy(actions))
             key = iam.create_access_key(UserName=user)["AccessKey"]
@@ -89,6 +97,20 @@ def test_read_only_policy_collects(iam_setup: tuple[Setup, IamWorld, dict[str, s
     assert result.returncode == 0, result.stderr
     setup.sink.wait_for(3)
     assert sorted(setup.sink.messages()) == ["r1", "r2", "r3"]
+
+
+def test_recommended_policy_reads_the_group_whole(
+    iam_setup: tuple[Setup, IamWorld, dict[str, str]],
+) -> None:
+    """With logs:FilterLogEvents added, the group is read whole, with no fallback."""
+    setup, world, env = iam_setup
+    seed(world.client("admin"), "rec-app", {f"s{i}": [f"f{i}"] for i in range(5)})
+    conf = setup.config(setup.service("rec-app", aws_profile="filterer"))
+    result = setup.once(conf, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "FilterLogEvents is not allowed" not in result.stderr
+    setup.sink.wait_for(5)
+    assert sorted(setup.sink.messages()) == [f"f{i}" for i in range(5)]
 
 
 def test_removal_without_delete_permission_names_it(

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from aws_wodle import cursor
+import pytest
+
 from aws_wodle.migrate import ImportResult, import_state
-from aws_wodle.state import Position, StateStore, StreamKey, read_records
+from aws_wodle.model import Boundary, GroupKey
+from aws_wodle.state import StateStore, StreamKey
 from conftest import Setup, cli_env, now_ms, put, seed
 
 IMPORT = (
@@ -56,6 +59,15 @@ def run_import(*args: str) -> Any:
         timeout=120,
         check=False,
     )
+
+
+def cursor_of(path: str) -> object:
+    """The cursor of group app in us-east-1."""
+    state = StateStore(path)
+    try:
+        return state.cursor(GroupKey(ACCOUNT, "us-east-1", "app"))
+    finally:
+        state.close()
 
 
 def put_at(logs: Any, group: str, stream: str, events: list[tuple[int, str]]) -> None:
@@ -109,13 +121,13 @@ def test_a_stream_already_in_our_state_is_kept(setup: Setup) -> None:
     conf = setup.config(setup.service("app"))
     assert setup.once(conf).returncode == 0
     setup.sink.wait_for(3)
-    ours = {r.key: r.position for r in read_records(setup.state)}
+    ours = cursor_of(setup.state)
     path = old_db(setup.folder / "old.db", [("us-east-1", "app", "s", "tok", first, first)])
     result = run_import(path, "--state", setup.state, "--account", ACCOUNT)
     assert result.returncode == 0, result.stderr
     assert "imported 0 streams" in result.stdout
     assert "1 already there" in result.stdout
-    assert {r.key: r.position for r in read_records(setup.state)} == ours
+    assert cursor_of(setup.state) == ours
     put(logs, "app", "s", ["e3"], first + 3)
     assert setup.once(conf).returncode == 0
     setup.sink.wait_for(4)
@@ -174,16 +186,68 @@ def test_import_state_positions_and_counts(tmp_path: Path) -> None:
     try:
         first = import_state(path, state, ACCOUNT)
         assert (first.imported, first.skipped, first.bad) == (2, 0, 1)
-        a = state.get(StreamKey(ACCOUNT, "us-east-1", "g", "a"))
-        b = state.get(StreamKey(ACCOUNT, "us-east-1", "g", "b"))
-        assert a is not None
-        assert b is not None
-        assert a.position == Position(
-            covered_from=1000, last_ts=5000, boundary=(cursor.ALL_AT_BOUNDARY,)
-        )
-        assert b.position == Position(covered_from=2000)
+        a = state.seed(StreamKey(ACCOUNT, "us-east-1", "g", "a"))
+        b = state.seed(StreamKey(ACCOUNT, "us-east-1", "g", "b"))
+        assert a == (1000, Boundary(5000, (Boundary.ALL,)))
+        assert b == (2000, Boundary())
+        assert state.seeds(GroupKey(ACCOUNT, "us-east-1", "g")) == {"a": Boundary(5000, ("*",))}
         assert state.group_default_start(ACCOUNT, "us-east-1", "g", 9999) == 1000
         again = import_state(path, state, ACCOUNT)
         assert again == ImportResult(0, 2, 1, again.problems)
     finally:
         state.close()
+
+
+# Run as root, the state must stay the service user's ----------------------------------------
+
+STRANGER = 12345  # stands for the manager's user: a uid and gid that own nothing else here
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="run as root to test root's import"
+)
+
+
+@needs_root
+def test_import_as_root_gives_the_state_files_to_the_directory_owner(tmp_path: Path) -> None:
+    """Run as root into a directory the service user owns, import-state leaves the state
+    file and its lock to that user (mode 0600), so that the service can open them."""
+    folder = tmp_path / "aws-wodle"
+    folder.mkdir(mode=0o750)
+    os.chown(folder, STRANGER, STRANGER)
+    path = old_db(tmp_path / "aws_services.db", [("us-east-1", "app", "s", None, 1000, 2000)])
+    state = folder / "state.db"
+    result = run_import(path, "--state", str(state), "--account", ACCOUNT)
+    assert result.returncode == 0, result.stderr
+    left = [p for p in folder.iterdir() if p.name.startswith("state.db")]
+    assert {p.name for p in left} >= {"state.db", "state.db.lock"}
+    for file in left:
+        info = file.stat()
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (STRANGER, STRANGER, 0o600)
+    assert "now belong to" in result.stdout
+
+
+@needs_root
+def test_import_as_root_refuses_a_missing_state_directory(tmp_path: Path) -> None:
+    """Run as root with no state directory yet, import-state creates nothing and says how
+    to make the directory for the service's user, or to run as that user."""
+    path = old_db(tmp_path / "aws_services.db", [("us-east-1", "app", "s", None, 1000, 2000)])
+    folder = tmp_path / "missing"
+    result = run_import(path, "--state", str(folder / "state.db"), "--account", ACCOUNT)
+    assert result.returncode == 1
+    assert "install -d -o wazuh -g wazuh" in result.stderr
+    assert "sudo -u wazuh aws-wodle import-state" in result.stderr
+    assert not folder.exists()
+
+
+@needs_root
+def test_import_as_root_never_follows_a_link_in_the_users_directory(tmp_path: Path) -> None:
+    """A state file that is a symbolic link (the directory is the user's to fill) is not
+    followed: root gives away nothing outside the state."""
+    folder = tmp_path / "aws-wodle"
+    folder.mkdir(mode=0o750)
+    os.chown(folder, STRANGER, STRANGER)
+    precious = tmp_path / "precious"
+    precious.write_text("root's")
+    (folder / "state.db-shm").symlink_to(precious)
+    path = old_db(tmp_path / "aws_services.db", [("us-east-1", "app", "s", None, 1000, 2000)])
+    run_import(path, "--state", str(folder / "state.db"), "--account", ACCOUNT)
+    assert precious.stat().st_uid == 0

@@ -39,6 +39,7 @@ def old_args(setup: Setup, groups: str, *extra: str, paths: bool = True) -> list
     """The arguments the manager's wodle passes, pointed at moto, and (with ``paths``) at
     the test's sink and state file."""
     ours = ["--queue", setup.sink.path, "--state", setup.state] if paths else []
+    ours.append("--settle=0")  # moto: an event is readable once accepted
     return [
         "--service", "cloudwatchlogs",
         "--aws_log_groups", groups,
@@ -68,14 +69,65 @@ def test_old_command_line_forwards_events_and_prints_debug_lines(setup: Setup) -
     out = result.stdout.splitlines()
     assert out
     assert all(line.startswith("DEBUG: ") for line in out), out
-    assert any("region us-east-1, log group app: 3 events forwarded" in line for line in out)
-    assert any("log stream s1: 2 events forwarded" in line for line in out)
+    assert out[0] == "DEBUG: +++ Debug mode on - Level: 2"
+    assert "DEBUG: log group app: 3 events forwarded" in out
+    assert "DEBUG: log group app, log stream s1: 2 events forwarded" in out
     assert any("finished in" in line and "3 events" in line for line in out)
     assert "Traceback" not in result.stderr
     again = run_legacy(*old_args(setup, "app", "--debug", "1"))
     assert again.returncode == 0
     assert len(setup.sink.received) == 3
+    assert 'DEBUG: +++ There are no new events in the "app" group' in again.stdout.splitlines()
     assert any("0 events" in line for line in lines(again.stdout, "DEBUG: "))
+
+
+def test_sent_lines_per_stream_as_the_old_module_prints_them(setup: Setup) -> None:
+    """At --debug 1 and 2, each stream read prints DEBUG: +++ Sent N events to Analysisd."""
+    seed(setup.moto.client(), "app", {"s1": ["a0", "a1"], "s2": ["b0"], "s3": []})
+    for level in ("1", "2"):
+        result = run_legacy(*old_args(setup, "app", "--debug", level, "--reparse"))
+        assert result.returncode == 0, result.stdout
+        sent = [line for line in result.stdout.splitlines() if "+++ Sent" in line]
+        assert sorted(sent) == [
+            "DEBUG: +++ Sent 1 events to Analysisd",
+            "DEBUG: +++ Sent 2 events to Analysisd",
+        ]
+    quiet = run_legacy(*old_args(setup, "app", "--reparse"))
+    assert quiet.returncode == 0
+    assert "+++" not in quiet.stdout
+
+
+def test_discard_lines_as_the_old_module_prints_them(setup: Setup) -> None:
+    """At --debug 2 each discarded event prints the old module's line: the field form for a
+    JSON message, the plain form for a text message matched whole (not kept, as it was)."""
+    messages = ['{"action": "REJECT"}', '{"action": "ACCEPT"}', "REJECT as text", "kept text"]
+    seed(setup.moto.client(), "app", {"s": messages})
+    rule = ["--discard-regex", "REJ", "--discard-field", "action"]
+    result = run_legacy(*old_args(setup, "app", *rule, "--debug", "2"))
+    assert result.returncode == 0, result.stdout
+    setup.sink.wait_for(2)
+    assert setup.sink.messages() == ['{"action": "ACCEPT"}', "kept text"]
+    out = result.stdout.splitlines()
+    assert (
+        out.count(
+            'DEBUG: +++ The "REJ" regex found a match in the "action" field. '
+            "The event will be skipped."
+        )
+        == 1
+    )
+    assert out.count('DEBUG: +++ The "REJ" regex found a match. The event will be skipped.') == 1
+    quieter = run_legacy(*old_args(setup, "app", *rule, "--debug", "1", "--reparse"))
+    assert quieter.returncode == 0
+    assert "regex found a match" not in quieter.stdout
+
+
+def test_values_with_xml_characters_reach_the_rule_as_given(setup: Setup) -> None:
+    """Arguments become options directly: &, < and > in a regex are matched as written."""
+    seed(setup.moto.client(), "app", {"s": ["a<b>&c dropped", "a&amp;c kept"]})
+    result = run_legacy(*old_args(setup, "app", "--discard-regex", "a<b>&c"))
+    assert result.returncode == 0, result.stdout
+    setup.sink.wait_for(1)
+    assert setup.sink.messages() == ["a&amp;c kept"]
 
 
 def test_short_options_and_silence_without_debug(setup: Setup) -> None:
@@ -85,7 +137,7 @@ def test_short_options_and_silence_without_debug(setup: Setup) -> None:
     short = [
         "-sr", "cloudwatchlogs", "-g", "app", "-r", "us-east-1", "-s", old_date(),
         "-se", setup.moto.url, "-st", setup.moto.url, "--queue", setup.sink.path,
-        "--state", setup.state,
+        "--state", setup.state, "--settle=0",
     ]  # fmt: skip
     quiet = run_legacy(*short)
     assert quiet.returncode == 0, quiet.stdout
@@ -139,6 +191,20 @@ def test_bad_arguments_exit_2_and_unknown_region_22(setup: Setup) -> None:
     missing = run_legacy("-g", "app")
     assert missing.returncode == 2
     assert lines(missing.stdout, "ERROR: ")
+
+
+def test_invalid_region_lines_as_the_old_module_prints_them(setup: Setup) -> None:
+    """An unknown region exits 22 with ERROR: Invalid region 'X', or at --debug 1 and more
+    with the old module's own line DEBUG: +++ ERROR: Invalid region 'X'."""
+    base = ["--service", "cloudwatchlogs", "--queue", setup.sink.path, "--state", setup.state]
+    base += ["-g", "app", "--regions", "us-east-1,mars-north-7"]
+    quiet = run_legacy(*base)
+    assert quiet.returncode == 22
+    assert quiet.stdout.splitlines() == ["ERROR: Invalid region 'mars-north-7'"]
+    for level in ("1", "2"):
+        loud = run_legacy(*base, "--debug", level)
+        assert loud.returncode == 22
+        assert "DEBUG: +++ ERROR: Invalid region 'mars-north-7'" in loud.stdout.splitlines()
 
 
 def test_static_keys_work_and_the_secret_never_shows(setup: Setup) -> None:

@@ -1,9 +1,7 @@
-"""API calls counted by a proxy of ours: only what changed is read, small streams together."""
+"""API calls counted by a proxy of ours: a cycle costs what changed, not the stream count."""
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,43 +17,43 @@ def proxy(setup: Setup) -> Iterator[AwsProxy]:
     server.stop()
 
 
-def through(setup: Setup, proxy: AwsProxy, groups: str = "app") -> object:
-    return setup.config(setup.service(groups).replace(setup.moto.url, proxy.url))
+def through(setup: Setup, proxy: AwsProxy, groups: str = "app", **options: str) -> object:
+    return setup.config(setup.service(groups, **options).replace(setup.moto.url, proxy.url))
 
 
-def run_counted(setup: Setup, proxy: AwsProxy, conf: object) -> dict[str, int]:
+def run_counted(setup: Setup, proxy: AwsProxy, conf: object, *extra: str) -> dict[str, int]:
     before = dict(proxy.stats.calls)
-    result = setup.once(conf)  # type: ignore[arg-type]
+    result = setup.once(conf, *extra)  # type: ignore[arg-type]
     assert result.returncode == 0, result.stderr
     return {k: v - before.get(k, 0) for k, v in proxy.stats.calls.items() if v - before.get(k, 0)}
 
 
-def test_many_small_streams_are_read_together(setup: Setup, proxy: AwsProxy) -> None:
-    """120 new streams of 5 events: a few FilterLogEvents calls, no call per stream."""
+def test_many_small_streams_cost_one_call(setup: Setup, proxy: AwsProxy) -> None:
+    """120 new streams of 5 events: one FilterLogEvents over the group, no listing, no call
+    per stream."""
     logs = setup.moto.client()
     seed(logs, "app", {f"s{i:03d}": [f"s{i:03d}-{j}" for j in range(5)] for i in range(120)})
     calls = run_counted(setup, proxy, through(setup, proxy))
     setup.sink.wait_for(600)
     assert len(set(setup.sink.messages())) == 600
     assert len(setup.sink.received) == 600
-    assert calls.get("GetLogEvents", 0) == 0
-    assert calls["FilterLogEvents"] == 2  # 100 streams, then 20
-    assert calls["DescribeLogStreams"] == 3
+    assert calls == {"GetCallerIdentity": 1, "FilterLogEvents": 1}
 
 
-def test_nothing_new_costs_only_the_listing(setup: Setup, proxy: AwsProxy) -> None:
-    """A second run with nothing new makes no read at all: the listing and STS only."""
+def test_nothing_new_costs_one_call(setup: Setup, proxy: AwsProxy) -> None:
+    """A run with nothing new costs one FilterLogEvents call; STS is asked once per
+    credentials lifetime, not every run."""
     logs = setup.moto.client()
     seed(logs, "app", {f"s{i:03d}": [f"m{i}"] for i in range(60)})
     conf = through(setup, proxy)
     run_counted(setup, proxy, conf)
     calls = run_counted(setup, proxy, conf)
-    assert calls == {"GetCallerIdentity": 1, "DescribeLogStreams": 2}
+    assert calls == {"FilterLogEvents": 1}
     assert len(setup.sink.received) == 60
 
 
-def test_only_changed_streams_are_read(setup: Setup, proxy: AwsProxy) -> None:
-    """New events in 2 of 30 streams: 2 GetLogEvents calls, and exactly those events."""
+def test_only_what_changed_is_sent(setup: Setup, proxy: AwsProxy) -> None:
+    """New events in 2 of 30 streams: one call, and exactly those events."""
     logs = setup.moto.client()
     first = seed(logs, "app", {f"s{i:02d}": [f"old{i}"] for i in range(30)})
     conf = through(setup, proxy)
@@ -63,8 +61,7 @@ def test_only_changed_streams_are_read(setup: Setup, proxy: AwsProxy) -> None:
     put(logs, "app", "s03", ["new3"], first + 10)
     put(logs, "app", "s17", ["new17a", "new17b"], first + 10)
     calls = run_counted(setup, proxy, conf)
-    assert calls.get("GetLogEvents") == 2
-    assert "FilterLogEvents" not in calls
+    assert calls == {"FilterLogEvents": 1}
     setup.sink.wait_for(33)
     assert sorted(setup.sink.messages()[30:]) == ["new17a", "new17b", "new3"]
 
@@ -74,26 +71,15 @@ def test_busy_stream_reads_one_call_per_page(setup: Setup, proxy: AwsProxy) -> N
     logs = setup.moto.client()
     seed(logs, "app", {"busy": [f"e{i}" for i in range(25_000)]})
     calls = run_counted(setup, proxy, through(setup, proxy))
-    assert calls["GetLogEvents"] == 3
+    assert calls["FilterLogEvents"] == 3
     setup.sink.wait_for(25_000)
     assert len(setup.sink.received) == 25_000
 
 
-def test_every_stream_is_read_within_the_hour(setup: Setup, proxy: AwsProxy) -> None:
-    """A stream DescribeLogStreams shows unchanged is still read once its hour is up."""
-    logs = setup.moto.client()
-    seed(logs, "app", {"a": ["x"], "b": ["y"]})
-    conf = through(setup, proxy)
-    run_counted(setup, proxy, conf)
-    with sqlite3.connect(setup.state) as db:
-        db.execute("UPDATE streams SET last_read = ? WHERE stream = 'a'", (time.time() - 3700,))
-    calls = run_counted(setup, proxy, conf)
-    assert calls.get("GetLogEvents") == 1
-    assert len(setup.sink.received) == 2
-
-
-def test_late_small_stream_events_after_filter_are_not_lost(setup: Setup, proxy: AwsProxy) -> None:
-    """After a read-together, new events in the same millisecond as the last are sent once."""
+def test_events_in_the_same_millisecond_after_a_read_are_sent_once(
+    setup: Setup, proxy: AwsProxy
+) -> None:
+    """After a read, new events in the same millisecond as the last ones are sent once."""
     logs = setup.moto.client()
     first = now_ms() - 60_000
     seed(logs, "app", {f"s{i:02d}": [f"a{i}"] for i in range(12)}, start=first)
@@ -102,20 +88,36 @@ def test_late_small_stream_events_after_filter_are_not_lost(setup: Setup, proxy:
     for i in range(12):
         put(logs, "app", f"s{i:02d}", [f"twin{i}", f"b{i}"], first)
     calls = run_counted(setup, proxy, conf)
-    assert calls.get("FilterLogEvents") == 1
+    assert calls == {"FilterLogEvents": 1}
     setup.sink.wait_for(36)
     got = setup.sink.messages()
     assert len(got) == 36
     assert len(set(got)) == 36
 
 
-def test_a_full_last_page_is_checked_once_more(setup: Setup, proxy: AwsProxy) -> None:
-    """20,000 events: two full pages and no empty call; since a full page does not prove
-    the end, the next run reads the stream once more (one call), then not at all."""
+def test_lookback_zero_reads_nothing_old(setup: Setup, proxy: AwsProxy) -> None:
+    """--lookback 0 reads only from the newest event sent: a late event older than it is
+    not sent (the documented cost of turning the lookback off), a newer one is."""
     logs = setup.moto.client()
-    seed(logs, "app", {"exact": [f"e{i}" for i in range(20_000)]})
+    first = seed(logs, "app", {"s": ["a", "b"]})
     conf = through(setup, proxy)
-    assert run_counted(setup, proxy, conf)["GetLogEvents"] == 2
-    assert run_counted(setup, proxy, conf).get("GetLogEvents") == 1
-    assert "GetLogEvents" not in run_counted(setup, proxy, conf)
-    assert len(setup.sink.received) == 20_000
+    run_counted(setup, proxy, conf, "--lookback", "0")
+    put(logs, "app", "s", ["too-late"], first - 1_000)
+    put(logs, "app", "s", ["newer"], first + 10)
+    assert run_counted(setup, proxy, conf, "--lookback", "0") == {"FilterLogEvents": 1}
+    setup.sink.wait_for(3)
+    assert setup.sink.messages() == ["a", "b", "newer"]
+
+
+def test_settle_margin_holds_back_fresh_events_until_a_later_run(
+    setup: Setup, proxy: AwsProxy
+) -> None:
+    """Events ingested less than --settle before a read wait for a later read: none lost."""
+    logs = setup.moto.client()
+    seed(logs, "app", {"s": ["fresh"]})
+    conf = through(setup, proxy)
+    run_counted(setup, proxy, conf, "--settle", "1h")
+    assert setup.sink.received == []
+    run_counted(setup, proxy, conf, "--settle", "0s")
+    setup.sink.wait_for(1)
+    assert setup.sink.messages() == ["fresh"]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import re
+from datetime import datetime, time, timedelta, timezone
 
 import pytest
 
-from aws_wodle.config import Schedule
-from aws_wodle.schedule import first_run, next_run
+from aws_wodle.schedule import Daily, Interval, Monthly, Schedule, Weekly, first_run, next_run
 
 UTC = timezone.utc
 PARIS = timezone(timedelta(hours=2))  # a fixed offset, as datetime.now().astimezone() gives
@@ -15,22 +15,22 @@ PARIS = timezone(timedelta(hours=2))  # a fixed offset, as datetime.now().astime
 
 def plain(seconds: int, run_on_start: bool = True) -> Schedule:
     """A plain interval schedule."""
-    return Schedule(seconds, None, None, None, None, run_on_start)
+    return Interval(seconds=seconds, run_on_start=run_on_start)
 
 
 def daily(hour: int, minute: int, days: int = 1, run_on_start: bool = False) -> Schedule:
     """A time-of-day schedule every ``days`` days."""
-    return Schedule(days * 86400, None, None, None, (hour, minute), run_on_start)
+    return Daily(at=time(hour, minute), every=days, run_on_start=run_on_start)
 
 
 def weekly(wday: int, hour: int = 0, weeks: int = 1, run_on_start: bool = False) -> Schedule:
     """A weekday schedule every ``weeks`` weeks."""
-    return Schedule(weeks * 604800, None, None, wday, (hour, 0), run_on_start)
+    return Weekly(weekday=wday, at=time(hour, 0), every=weeks, run_on_start=run_on_start)
 
 
 def monthly(day: int, months: int = 1, run_on_start: bool = False) -> Schedule:
     """A day-of-month schedule every ``months`` months at 00:00."""
-    return Schedule(None, months, day, None, (0, 0), run_on_start)
+    return Monthly(day=day, every=months, run_on_start=run_on_start)
 
 
 def at(
@@ -186,7 +186,31 @@ def test_monthly_catch_up() -> None:
     assert next_run(monthly(31, months=2), last, at(2024, 6, 10)) == at(2024, 7, 31)
 
 
-def test_months_without_day_is_rejected() -> None:
-    """A months interval without a day is not a schedule that can be computed."""
-    with pytest.raises(ValueError, match="interval_seconds"):
-        next_run(Schedule(None, 1, None, None, None, True), at(2024, 1, 1), at(2024, 1, 1))
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: Interval(seconds=0), "an interval's seconds must be positive, got: 0"),
+        (lambda: Daily(every=-1), "between runs must be positive, got: -1"),
+        (lambda: Daily(at=time(3, 0, 30)), "hours and minutes, got: 03:00:30"),
+        (lambda: Weekly(weekday=7), "weekday must be 0 (Monday) to 6 (Sunday), got: 7"),
+        (lambda: Monthly(day=32), "day must be 1 to 31, got: 32"),
+    ],
+)
+def test_each_kind_refuses_a_value_it_cannot_run(build: object, message: str) -> None:
+    """A schedule that cannot be computed is refused when built, naming the bad value."""
+    assert callable(build)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        build()
+
+
+def test_one_frozen_type_per_kind() -> None:
+    """Each kind is its own frozen type, and Schedule is exactly their union."""
+    kinds: tuple[Schedule, ...] = (
+        plain(60),
+        daily(1, 0),
+        weekly(0),
+        monthly(1),
+    )
+    assert [type(kind).__name__ for kind in kinds] == ["Interval", "Daily", "Weekly", "Monthly"]
+    with pytest.raises(AttributeError):
+        kinds[0].seconds = 5  # type: ignore[misc,union-attr]

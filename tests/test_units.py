@@ -1,107 +1,86 @@
-"""Pure pieces: checkpoint arithmetic, datagram framing, and AWS error translation."""
+"""Pure pieces: checkpoint arithmetic, datagram framing, AWS error translation, the
+forwarder's limits, the log format, and the systemd units' settings."""
 
 from __future__ import annotations
 
 import json
+import os
+import pty
 import random
+import tempfile
+from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from aws_wodle import cursor, errors
+from aws_wodle import boundary, errors, logsetup, window
 from aws_wodle.budget import Budgets, RegionBudget
-from aws_wodle.cloudwatch import EVENTS_PER_PAGE, EventPage, LogEvent, StreamInfo, translate
-from aws_wodle.forward import HEADER, MAX_DATAGRAM, encode_message, frame
-from aws_wodle.state import Position
+from aws_wodle.cloudwatch import translate
+from aws_wodle.errors import ForwardError
+from aws_wodle.forward import HEADER, MAX_DATAGRAM, QueueForwarder, encode_message, frame
+from aws_wodle.model import Boundary, Cursor, Gap, LogEvent
 
 
-def ev(ts: int, message: str = "m") -> LogEvent:
-    return LogEvent(ts, message, ts + 1)
+def ev(ts: int, message: str = "m", stream: str = "") -> LogEvent:
+    return LogEvent(ts, message, ts + 1, stream)
 
 
-def test_resolve_new_stream_starts_at_only_logs_after() -> None:
-    """A stream never seen starts at the configured start, with no backfill."""
-    assert cursor.resolve(None, 1000) == Position(covered_from=1000)
+def test_resolve_new_group_starts_at_only_logs_after() -> None:
+    """A group never seen starts at the configured start, with no backfill."""
+    assert window.resolve(None, 1000) == Cursor(covered_from=1000)
 
 
-def test_resolve_earlier_start_backfills_the_gap() -> None:
-    """only_logs_after moved earlier: the gap up to covered_from is read once."""
-    position = Position(covered_from=1000, last_ts=5000)
-    opened = cursor.resolve(position, 400)
-    assert (opened.covered_from, opened.gap_from, opened.gap_until) == (400, 400, 1000)
-    assert cursor.gap_request(opened) == cursor.Request(start_time=400, end_time=1000)
-    assert cursor.resolve(opened, 100) == opened  # an open gap is finished first
-    progressed = cursor.advance_gap(opened, [ev(500, "a"), ev(700, "b")])
-    assert cursor.gap_request(progressed) == cursor.Request(
-        start_time=700, end_time=1000, skip=(cursor.digest(ev(700, "b")),)
-    )
-    assert cursor.gap_request(cursor.close_gap(progressed)) is None
+def test_resolve_earlier_start_backfills_the_gap_up_to_the_fence() -> None:
+    """only_logs_after moved earlier: the gap up to covered_from is read once, up to the
+    last fence; a gap under way is finished before a yet earlier start is seen to."""
+    collected = Cursor(covered_from=1000, fence=9000, newest_ts=5000)
+    opened = window.resolve(collected, 400)
+    assert opened.covered_from == 400
+    assert opened.gap == Gap(start=400, until=1000, fence=9000)
+    assert window.resolve(opened, 100) == opened
+    rule = window.gap_rule(Gap(400, 1000, 9000))
+    chooser = window.Selector(rule, Boundary())
+    kept = [e.timestamp for e in (ev(399), ev(400), ev(999), ev(1000)) if chooser.accept(e)]
+    assert kept == [400, 999]
 
 
 def test_resolve_later_start_restarts_there() -> None:
     """only_logs_after moved past the newest event forwarded: restart there."""
-    position = Position(covered_from=1000, last_ts=5000, token="t", token_start=1000)
-    assert cursor.resolve(position, 6000) == Position(covered_from=6000)
-    assert cursor.resolve(position, 3000) == position
+    collected = Cursor(covered_from=1000, fence=9000, newest_ts=5000)
+    assert window.resolve(collected, 6000) == Cursor(covered_from=6000)
+    assert window.resolve(collected, 3000) == collected
 
 
-def test_fresh_token_is_used_with_its_own_start_time() -> None:
-    """A token younger than its trusted age resumes the read, with its start time."""
-    position = Position(covered_from=1, last_ts=9, token="f/1", token_start=1, token_saved=100.0)
-    assert cursor.forward_request(position, 100.0 + 60) == cursor.Request(1, token="f/1")
-
-
-def test_old_token_falls_back_to_timestamp_and_boundary() -> None:
-    """Past 23 hours, the read restarts at the last timestamp, skipping the boundary events."""
-    boundary = (cursor.digest(ev(9, "a")),)
-    position = Position(1, 9, boundary, "f/1", 1, token_saved=0.0)
-    request = cursor.forward_request(position, cursor.TOKEN_TRUST_SECONDS + 1)
-    assert request == cursor.Request(start_time=9, skip=boundary)
-    page = EventPage([ev(9, "a"), ev(9, "b"), ev(10, "c")], "f/2")
-    assert [e.message for e in cursor.new_events(request, page)] == ["b", "c"]
+def test_fences_tile_ingestion_time() -> None:
+    """A read sends what was ingested after the last fence and at or before its own."""
+    cursor = Cursor(covered_from=0, fence=100)
+    chooser = window.Selector(window.cycle_rule(cursor, 200), Boundary())
+    events = [LogEvent(5, "a", 100), LogEvent(5, "b", 101), LogEvent(5, "c", 200),
+              LogEvent(5, "d", 201)]  # fmt: skip
+    assert [e.message for e in events if chooser.accept(e)] == ["b", "c"]
 
 
 def test_boundary_skips_each_repeat_once() -> None:
-    """Two identical events in one millisecond: one forwarded means one skipped, not both."""
-    request = cursor.Request(start_time=9, skip=(cursor.digest(ev(9, "x")),))
-    page = EventPage([ev(9, "x"), ev(9, "x")], "t")
-    assert len(cursor.new_events(request, page)) == 1
+    """Two identical events in one millisecond: one sent means one skipped, not both."""
+    seen = boundary.Seen(Boundary(9, (boundary.digest(ev(9, "x")),)))
+    assert [seen.sent(e) for e in (ev(8, "w"), ev(9, "x"), ev(9, "x"), ev(10, "y"))] == [
+        True,
+        True,
+        False,
+        False,
+    ]
 
 
 def test_advance_keeps_every_digest_of_the_last_millisecond() -> None:
-    """After a page, the boundary holds each event forwarded at the newest timestamp."""
-    start = Position(covered_from=0, last_ts=5, boundary=("old",))
-    page = EventPage([ev(5, "p"), ev(7, "q"), ev(7, "r")], "f/9")
-    request = cursor.Request(start_time=0, token="f/8")
-    new = cursor.advance(start, request, page, page.events, now=42.0)
-    assert new.last_ts == 7
-    assert new.boundary == (cursor.digest(ev(7, "q")), cursor.digest(ev(7, "r")))
-    assert (new.token, new.token_start, new.token_saved) == ("f/9", 0, 42.0)
-    same_ms = cursor.advance(start, request, EventPage([ev(5, "s")], "x"), [ev(5, "s")], 1.0)
-    assert same_ms.boundary == ("old", cursor.digest(ev(5, "s")))
-
-
-def test_backfill_leaves_out_events_at_its_end() -> None:
-    """A backfill never forwards events at or after covered_from (moto's endTime is inclusive)."""
-    request = cursor.Request(start_time=100, end_time=200)
-    page = EventPage([ev(150), ev(199), ev(200)], "t")
-    assert [e.timestamp for e in cursor.new_events(request, page)] == [150, 199]
-
-
-def test_end_detection() -> None:
-    """The same token back ends a read; so does a page reaching lastEventTimestamp, which
-    only a short page confirms."""
-    info = StreamInfo("s", 0, 0, last_event=50, last_ingestion=51)
-    with_token = cursor.Request(0, token="t")
-    assert cursor.at_end(with_token, EventPage([], "t"), info, 40)
-    no_token = cursor.Request(0)
-    assert cursor.at_end(no_token, EventPage([ev(50)], "u"), info, 50)
-    assert not cursor.at_end(no_token, EventPage([ev(40)], "u"), info, 40)
-    full = EventPage([ev(50)] * EVENTS_PER_PAGE, "u")
-    assert cursor.at_end(no_token, full, info, 50)
-    assert not cursor.confirmed_end(no_token, full)
-    assert cursor.confirmed_end(no_token, EventPage([ev(50)], "u"))
-    assert cursor.confirmed_end(with_token, EventPage([ev(50)] * EVENTS_PER_PAGE, "t"))
+    """After a page, the boundary holds each event sent at the newest timestamp, and the
+    stream is part of what tells two events apart."""
+    start = Boundary(5, ("old",))
+    new = boundary.advance(start, [ev(5, "p", "a"), ev(7, "q", "a"), ev(7, "r", "b")])
+    assert new == Boundary(7, (boundary.digest(ev(7, "q", "a")), boundary.digest(ev(7, "r", "b"))))
+    assert boundary.advance(start, [ev(5, "s")]) == Boundary(
+        5, ("old", boundary.digest(ev(5, "s")))
+    )
+    assert boundary.digest(ev(7, "q", "a")) != boundary.digest(ev(7, "q", "b"))
 
 
 def test_frame_is_header_plus_utf8() -> None:
@@ -209,10 +188,125 @@ def test_budgets_are_shared_per_account_and_region() -> None:
 
 
 def test_an_all_boundary_skips_every_event_at_that_millisecond() -> None:
-    """An imported position (no digests) skips every event at its last timestamp, once."""
-    position = Position(covered_from=0, last_ts=9, boundary=(cursor.ALL_AT_BOUNDARY,))
-    request = cursor.timestamp_request(position)
-    page = EventPage([ev(9, "a"), ev(9, "b"), ev(10, "c")], "t")
-    assert [e.message for e in cursor.new_events(request, page)] == ["c"]
-    chooser = cursor.GroupFilter({"s": position})
-    assert [chooser.accept("s", e) for e in page.events] == [False, False, True]
+    """An imported position (no digests) skips every event at its last timestamp."""
+    seen = boundary.Seen(Boundary(9, (Boundary.ALL,)), by_stream=False)
+    assert [seen.sent(e) for e in (ev(9, "a"), ev(9, "b"), ev(10, "c"))] == [True, True, False]
+
+
+# The systemd units, read as systemd reads them --------------------------------------------
+
+UNIT_DIR = Path(__file__).resolve().parent.parent / "systemd"
+UNIT_FILES = ("aws-wodle.service", "aws-wodle@.service")
+
+
+def unit_settings(name: str) -> dict[str, list[str]]:
+    """Every ``Key=value`` of a unit file, by key, in order (a key may repeat)."""
+    settings: dict[str, list[str]] = {}
+    for line in (UNIT_DIR / name).read_text().splitlines():
+        if line.strip() and not line.startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+@pytest.mark.parametrize("name", UNIT_FILES)
+def test_unit_runs_the_packaged_command_and_follows_the_manager(name: str) -> None:
+    """ExecStart is the package's /usr/bin/aws-wodle; enabled, the unit is wanted by the
+    manager (so starting the manager starts it), bound to it, and ordered after it."""
+    unit = unit_settings(name)
+    assert unit["ExecStart"][0].startswith("/usr/bin/aws-wodle run ")
+    assert unit["WantedBy"] == ["wazuh-manager.service"]
+    assert unit["BindsTo"] == ["wazuh-manager.service"]
+    assert unit["PartOf"] == ["wazuh-manager.service"]
+    assert "wazuh-manager.service" in unit["After"][0].split()
+
+
+@pytest.mark.parametrize("name", UNIT_FILES)
+def test_unit_neither_restart_loops_on_bad_config_nor_fails_on_a_missing_directory(
+    name: str,
+) -> None:
+    """Exit 2 (a config error) is not restarted; the state directory is made before start,
+    and every ReadWritePaths= entry is optional, so a missing one is no 226/NAMESPACE."""
+    unit = unit_settings(name)
+    assert unit["RestartPreventExitStatus"] == ["2"]
+    assert unit["Restart"] == ["on-failure"]
+    assert unit["ExecStartPre"] == [
+        "+/usr/bin/install -d -o wazuh -g wazuh -m 0750 /var/ossec/var/aws-wodle"
+    ]
+    paths = [p for value in unit["ReadWritePaths"] for p in value.split()]
+    assert "-/var/ossec/var/aws-wodle" in paths
+    assert all(p.startswith("-") for p in paths), paths
+    assert unit["SyslogLevel"] == ["err"]
+
+
+def test_template_differs_from_the_main_unit_only_in_its_files() -> None:
+    """The template instance carries every setting of the main unit: only its description
+    and its command line (its own config and state) differ."""
+    main = unit_settings("aws-wodle.service")
+    template = unit_settings("aws-wodle@.service")
+    for unit in (main, template):
+        del unit["Description"]
+    assert main.pop("ExecStart") == ["/usr/bin/aws-wodle run --ossec-home /var/ossec"]
+    assert template.pop("ExecStart") == [
+        "/usr/bin/aws-wodle run --ossec-home /var/ossec --config /var/ossec/etc/aws-wodle/%i.conf "
+        "--state /var/ossec/var/aws-wodle/%i.db"
+    ]
+    assert main == template
+
+
+# The forwarder's limits, on a real socket path with a clock of ours ------------------------
+
+
+def test_forwarder_gives_up_after_max_wait_and_then_at_once(tmp_path: Path) -> None:
+    """With max_wait, an outage (no socket: ENOENT) ends after that long with ForwardError;
+    on_failure runs once, and later sends fail at once, without waiting again."""
+    clock = FakeClock()
+    failures: list[str] = []
+    forwarder = QueueForwarder(
+        str(tmp_path / "queue"),
+        sleep=clock.sleep,
+        clock=clock.time,
+        max_wait=60.0,
+        on_failure=lambda: failures.append("stop"),
+    )
+    with pytest.raises(ForwardError, match=r"still unavailable \(ENOENT\) after 60 s") as caught:
+        forwarder.send_all([b"1:Wazuh-AWS:x"])
+    assert caught.value.reason == "ENOENT"
+    assert 60.0 <= clock.now - 1000.0 <= 62.0
+    assert failures == ["stop"]
+    assert forwarder.unsent
+    before = clock.now
+    with pytest.raises(ForwardError):
+        forwarder.send_all([b"1:Wazuh-AWS:y"])
+    assert clock.now == before
+    assert failures == ["stop"]
+
+
+def test_forwarder_without_max_wait_waits_until_stopping(tmp_path: Path) -> None:
+    """Without max_wait (the daemon), only a stop request ends the wait, and nothing is
+    recorded as a failure: the events go out after the next start."""
+    clock = FakeClock()
+    stop_at = 1000.0 + 3600.0
+    forwarder = QueueForwarder(
+        str(tmp_path / "queue"),
+        sleep=clock.sleep,
+        clock=clock.time,
+        stopping=lambda: clock.now >= stop_at,
+    )
+    with pytest.raises(ForwardError, match="at shutdown"):
+        forwarder.send_all([b"1:Wazuh-AWS:x"])
+    assert clock.now >= stop_at
+    assert forwarder.failure is None
+    assert forwarder.unsent
+
+
+# Log format -------------------------------------------------------------------------------
+
+
+def test_a_terminal_gets_the_plain_format_and_anything_else_syslog() -> None:
+    """Without --log-format, a terminal on stderr gets plain lines, a pipe or file syslog's."""
+    leader, follower = pty.openpty()
+    with os.fdopen(follower, "w") as terminal, tempfile.TemporaryFile("w") as file:
+        assert logsetup.default_format(terminal) == "plain"
+        assert logsetup.default_format(file) == "syslog"
+    os.close(leader)

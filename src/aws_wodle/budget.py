@@ -17,12 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # Requests per second per account and region, from CloudWatch Logs' quota table:
-# GetLogEvents 10, FilterLogEvents 5, DescribeLogStreams 5, DeleteLogStream 5 (not listed
-# among the read quotas; 5 keeps deletions gentle).
+# GetLogEvents 10, FilterLogEvents 5, DescribeLogStreams 5, DescribeLogGroups 5 (prefix
+# listings), DeleteLogStream 5 (not listed among the read quotas; 5 keeps deletions gentle).
 DEFAULT_RATES = {
     "GetLogEvents": 10.0,
     "FilterLogEvents": 5.0,
     "DescribeLogStreams": 5.0,
+    "DescribeLogGroups": 5.0,
     "DeleteLogStream": 5.0,
 }
 # Never slow an operation below this, however often AWS throttles it.
@@ -117,6 +118,17 @@ class RegionBudget:
             self._paused_until = max(self._paused_until, self.clock() + pause)
             return pause
 
+    def set_rates(self, rates: dict[str, float]) -> None:
+        """Change the ceilings: a rate above its new ceiling comes down to it at once."""
+        with self._lock:
+            self.rates = dict(rates)
+            for operation, bucket in self._buckets.items():
+                ceiling = self.rates.get(operation)
+                if ceiling is None or ceiling <= 0:
+                    continue
+                bucket.ceiling = ceiling
+                bucket.rate = min(bucket.rate, ceiling)
+
     def rate(self, operation: str) -> float | None:
         """The current rate of an operation (for logs and metrics)."""
         with self._lock:
@@ -136,6 +148,15 @@ class Budgets:
         """Every budget so far, by (account, region)."""
         with self._lock:
             return dict(self._budgets)
+
+    def set_rates(self, rates: dict[str, float]) -> None:
+        """New ceilings (a reload): budgets made from now on use them, and each existing
+        budget's operations are capped at, or may grow back to, the new ceilings."""
+        with self._lock:
+            self.rates = dict(DEFAULT_RATES, **rates)
+            budgets = list(self._budgets.values())
+        for budget in budgets:
+            budget.set_rates(self.rates)
 
     def get(self, account: str, region: str) -> RegionBudget:
         with self._lock:

@@ -6,29 +6,30 @@ import argparse
 import json
 import logging
 import os
-import re
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from . import __version__, legacy, logsetup, migrate
+from . import __version__, logsetup
 from .budget import DEFAULT_RATES, Budgets
-from .cloudwatch import known_regions
-from .config import Config, load_config, summary
-from .daemon import Daemon
+from .config import Config, load_config, profile_warnings, summary
 from .errors import ConfigError, StateError, WodleError
-from .forward import QueueForwarder
+from .forward import QUEUE_WAIT_SECONDS, QueueForwarder
 from .metrics import Metrics, parse_address, serve
-from .paths import DEFAULT_HOME, STATE_RELATIVE, config_path, queue_path, state_path
-from .pipeline import (
-    DEFAULT_LOOKBACK_SECONDS,
-    DEFAULT_REMOVE_IDLE_SECONDS,
-    DEFAULT_SETTLE_SECONDS,
-    Context,
+from .paths import (
+    DEFAULT_HOME,
+    STATE_RELATIVE,
+    config_path,
+    queue_path,
+    settings_path,
+    state_path,
 )
-from .state import StateStore, StreamRecord, read_records
+from .pipeline import Context, Tally
+from .settings import RunOptions, SettingsFile, load_settings, merge, parse_duration
+from .settings import describe as describe_settings
+from .state import GroupRecord, StateStore, StreamRecord, read_status
 
 log = logging.getLogger("aws_wodle")
 
@@ -38,13 +39,10 @@ EXIT_CONFIG = 2
 
 
 def _duration(text: str) -> float:
-    match = re.fullmatch(r"\s*(\d+)\s*([smhdw]?)\s*", text)
-    if not match:
-        raise argparse.ArgumentTypeError(
-            f"invalid duration '{text}': a number with an optional suffix s, m, h, d or w"
-        )
-    factor = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-    return float(int(match.group(1)) * factor)
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _rate(text: str) -> tuple[str, float]:
@@ -78,27 +76,35 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="collect, once or as a daemon")
     run.add_argument("--config", help="ossec.conf (default: <home>/etc/ossec.conf)")
+    run.add_argument("--settings", help=_SETTINGS_HELP)
     run.add_argument("--ossec-home", default=DEFAULT_HOME, help="default: %(default)s")
     run.add_argument("--queue", help="manager queue socket (default: <home>/queue/sockets/queue)")
     run.add_argument("--state", help=f"state file (default: <home>/{STATE_RELATIVE})")
     run.add_argument("--once", action="store_true", help="run every enabled wodle now, then exit")
     run.add_argument(
         "--log-level",
-        default="info",
         choices=["debug", "info", "warning", "error"],
         type=str.lower,
+        help="default info (or the settings file's log_level)",
     )
     run.add_argument(
         "--log-format",
-        default="syslog",
         choices=logsetup.FORMATS,
-        help="syslog: each line starts with its syslog priority, for the journal (default); "
-        "json: one JSON object a line; plain: with timestamps, for a terminal",
+        help="syslog: each line starts with its syslog priority, for the journal; "
+        "json: one JSON object a line; plain: with timestamps, for a terminal "
+        "(default: plain when stderr is a terminal, else syslog)",
+    )
+    run.add_argument(
+        "--queue-wait",
+        type=_duration,
+        default=QUEUE_WAIT_SECONDS,
+        metavar="DURATION",
+        help="with --once: how long to wait for a missing or refusing manager queue before "
+        "giving up with exit 1 (e.g. 60s, the default); the daemon waits as long as it takes",
     )
     run.add_argument(
         "--remove-idle",
         type=_duration,
-        default=DEFAULT_REMOVE_IDLE_SECONDS,
         help="with remove_log_streams, keep a stream written to within this time "
         "(e.g. 10m; 0 turns the margin off; default 10m)",
     )
@@ -106,7 +112,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--lookback",
         type=_duration,
-        default=DEFAULT_LOOKBACK_SECONDS,
         help="how late an event may arrive (its ingestion time minus its timestamp) and still "
         "be forwarded exactly once; each cycle re-reads this much of every group's recent "
         "events (e.g. 15m, the default; 0 turns it off: cheapest, but late events are lost)",
@@ -114,7 +119,6 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--settle",
         type=_duration,
-        default=DEFAULT_SETTLE_SECONDS,
         help="how long after AWS accepts an event it is trusted to be readable (PutLogEvents "
         "is eventually consistent); events newer than this wait for the next cycle "
         "(default 30s)",
@@ -134,17 +138,21 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OPERATION=PER_SECOND",
         help="request rate per account and region for a CloudWatch Logs operation, if the "
         "account's quotas differ from the defaults (GetLogEvents=10, FilterLogEvents=5, "
-        "DescribeLogStreams=5, DeleteLogStream=5); repeatable",
+        "DescribeLogStreams=5, DescribeLogGroups=5, DeleteLogStream=5); repeatable",
     )
 
     check = commands.add_parser("check-config", help="validate ossec.conf and summarise it")
     check.add_argument("--config", help="ossec.conf (default: <home>/etc/ossec.conf)")
+    check.add_argument("--settings", help=_SETTINGS_HELP)
     check.add_argument("--ossec-home", default=DEFAULT_HOME, help="default: %(default)s")
 
-    status = commands.add_parser("status", help="what was collected, per stream")
+    status = commands.add_parser("status", help="what was collected, per group (or stream)")
     status.add_argument("--state", help=f"state file (default: <home>/{STATE_RELATIVE})")
     status.add_argument("--ossec-home", default=DEFAULT_HOME, help="default: %(default)s")
     status.add_argument("--json", action="store_true", help="one JSON document for scripts")
+    status.add_argument(
+        "--streams", action="store_true", help="also one row per stream that sent events"
+    )
 
     # These two take their own arguments (the old module's, for `legacy`): main() hands
     # them over before this parser runs; they are listed here for --help.
@@ -170,11 +178,57 @@ def _state_path(args: argparse.Namespace) -> str:
 
 
 def _load(path: str) -> Config:
+    from .cloudwatch import known_regions  # noqa: PLC0415 - boto3 only where it is needed
+
     config = load_config(path, known_regions())
     for wodle in config.wodles:
         for service in wodle.services:
             logsetup.add_secrets([service.secret_key])
     return config
+
+
+_SETTINGS_HELP = (
+    "aws-wodle's own settings file (default: aws-wodle.toml beside ossec.conf, "
+    "<home>/etc/aws-wodle.toml; when that is missing, the defaults); a flag given on the "
+    "command line overrides it"
+)
+
+
+def _settings_file(args: argparse.Namespace) -> SettingsFile:
+    """The settings file: the one named by --settings (which must exist), else the one
+    beside ossec.conf, if any."""
+    path = args.settings or settings_path(_config_path(args))
+    return load_settings(str(path), required=args.settings is not None)
+
+
+def _run_options(args: argparse.Namespace) -> RunOptions:
+    """The settings file merged with the flags given (a flag overrides the file)."""
+    flags = {
+        "lookback": args.lookback,
+        "settle": args.settle,
+        "remove_idle": args.remove_idle,
+        "metrics": args.metrics,
+        "log_level": args.log_level,
+        "log_format": args.log_format,
+    }
+    return merge(_settings_file(args), flags, dict(args.rate))
+
+
+def _apply(options: RunOptions, before: RunOptions, ctx: Context) -> None:
+    """Use reloaded run options from the next cycle on (reloads happen between cycles)."""
+    ctx.lookback = options.lookback
+    ctx.settle = options.settle
+    ctx.remove_idle = options.remove_idle
+    ctx.discover_every = options.discover_every
+    ctx.group_rules = options.groups
+    ctx.count_streams = options.log_level == "debug"
+    ctx.budgets.set_rates(options.rates)
+    logging.getLogger().setLevel(options.log_level.upper())
+    for warning in options.settings.warnings:
+        log.warning("%s", warning)
+    for name in ("log_format", "metrics"):
+        if getattr(options, name) != getattr(before, name):
+            log.warning("%s changed: it takes effect when aws-wodle is restarted", name)
 
 
 def _load_or_report(path: str) -> Config | None:
@@ -188,20 +242,52 @@ def _load_or_report(path: str) -> Config | None:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """Exit 0 when the manager starts with the file and every service is collected; else
+    print one ``FILE:LINE: message`` per error and exit 2. Each warning is printed once, on
+    stderr, and the summary of what would run on stdout."""
     config = _load_or_report(_config_path(args))
-    if config is None:
+    try:
+        settings: SettingsFile | None = _settings_file(args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        settings = None
+    if config is None or settings is None:
         return EXIT_CONFIG
-    for warning in config.warnings:
+    for broken in config.broken:
+        for problem in broken.problems:
+            print(problem, file=sys.stderr)
+    warnings = (*config.warnings, *profile_warnings(config, args.ossec_home), *settings.warnings)
+    for warning in dict.fromkeys(warnings):
         print(f"warning: {warning}", file=sys.stderr)
     print(summary(config))
-    return EXIT_OK
+    print(describe_settings(merge(settings, {}, {})))
+    return EXIT_CONFIG if config.broken else EXIT_OK
+
+
+def _report_config_error(exc: ConfigError, fmt: str) -> None:
+    """One ``FILE:LINE: message`` per problem on stderr, at error priority for the journal."""
+    for problem in exc.problems:
+        if fmt == "json":
+            log.error("%s", problem)
+        else:
+            print(f"<3>{problem}" if fmt == "syslog" else str(problem), file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    logsetup.setup(args.log_level, args.log_format)
+    try:
+        options = _run_options(args)
+    except ConfigError as exc:
+        _report_config_error(exc, logsetup.setup(args.log_level or "info", args.log_format))
+        return EXIT_CONFIG
+    fmt = logsetup.setup(options.log_level, options.log_format)
+    for warning in options.settings.warnings:
+        log.warning("%s", warning)
     path = _config_path(args)
-    config = _load_or_report(path)
-    if config is None:
+    try:
+        config = _load(path)
+    except ConfigError as exc:
+        _report_config_error(exc, fmt)
         return EXIT_CONFIG
     for warning in config.warnings:
         log.warning("%s", warning)
@@ -212,27 +298,55 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.error("%s", exc)
         return EXIT_FAILED
     stop = threading.Event()
-    forwarder = QueueForwarder(queue, stopping=stop.is_set)
+    # run --once gives up on a manager that stays away (then exits 1); the daemon waits.
+    forwarder = QueueForwarder(
+        queue,
+        stopping=stop.is_set,
+        max_wait=args.queue_wait if args.once else None,
+        on_failure=stop.set,
+    )
     ctx = Context(
         state=state,
         forwarder=forwarder,
-        remove_idle=args.remove_idle,
-        lookback=args.lookback,
-        settle=args.settle,
+        remove_idle=options.remove_idle,
+        lookback=options.lookback,
+        settle=options.settle,
+        count_streams=options.log_level == "debug",
         stop=stop,
-        budgets=Budgets(dict(args.rate)),
+        budgets=Budgets(options.rates),
+        group_rules=options.groups,
+        discover_every=options.discover_every,
     )
-    daemon = Daemon(load=lambda: _load(path), ctx=ctx, config=config)
+    in_use = [options]
+
+    def reload() -> Config:
+        """SIGHUP: ossec.conf and the settings file again; either one invalid keeps both
+        as they were (the daemon reports the problems)."""
+        fresh = _load(path)
+        changed = _run_options(args)
+        _apply(changed, in_use[0], ctx)
+        in_use[0] = changed
+        return fresh
+
+    from .daemon import Daemon  # noqa: PLC0415 - boto3 only where it is needed
+
+    daemon = Daemon(load=reload, ctx=ctx, config=config)
+    daemon.on_cycle = lambda tally: state.record_failures(tally.failures)
     if args.once and sys.stderr.isatty():
         daemon.bar = sys.stderr
     server = None
-    if args.metrics:
+    if options.metrics:
         metrics = Metrics(ctx.budgets, state)
-        daemon.on_cycle = metrics.add_cycle
+
+        def on_cycle(tally: Tally) -> None:
+            state.record_failures(tally.failures)
+            metrics.add_cycle(tally)
+
+        daemon.on_cycle = on_cycle
         try:
-            server = serve(args.metrics, metrics.render)
+            server = serve(options.metrics, metrics.render)
         except OSError as exc:
-            log.error("cannot serve metrics at %s:%d: %s", *args.metrics, exc)
+            log.error("cannot serve metrics at %s:%d: %s", *options.metrics, exc)
             state.close()
             return EXIT_FAILED
     daemon.install_signals()
@@ -255,6 +369,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not daemon.abandoned:
             forwarder.close()
             state.close()
+    if forwarder.failure is not None:
+        log.error("%s", forwarder.failure)
+        code = EXIT_FAILED
+    elif args.once and forwarder.unsent:
+        log.error("stopped before the manager's queue took every event; the next run sends them")
+        code = EXIT_FAILED
     if daemon.abandoned:
         # Worker threads are stuck in AWS calls; nothing they hold is uncommitted state.
         logging.shutdown()
@@ -274,28 +394,42 @@ def _s_iso(seconds: float | None) -> str:
     return datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="seconds")
 
 
-def _status_row(record: StreamRecord, now: float) -> dict[str, object]:
-    p = record.position
-    lag = record.lag_ms
+def _group_row(record: GroupRecord, now: float) -> dict[str, object]:
+    c = record.cursor
+    behind = None if c.fence is None else max(0.0, now - c.fence / 1000)
+    return {
+        "account": record.key.account,
+        "region": record.key.region,
+        "group": record.key.group,
+        "streams": record.streams,
+        "events_forwarded": record.events,
+        "bytes_forwarded": record.bytes,
+        "covered_from": _ms_iso(c.covered_from),
+        "collected_up_to": _ms_iso(c.fence),
+        "behind_seconds": None if behind is None else round(behind, 1),
+        "newest_event_time": _ms_iso(c.newest_ts),
+        "newest_ingestion_time": _ms_iso(c.newest_ingestion),
+        "read_under_way": c.cycle is not None,
+        "backfill_pending": c.gap is not None,
+        "last_collection_time": _s_iso(record.last_collected),
+        "last_checked_time": _s_iso(record.last_checked),
+        "last_checked_age_seconds": (
+            None if record.last_checked is None else round(now - record.last_checked, 1)
+        ),
+    }
+
+
+def _stream_row(record: StreamRecord) -> dict[str, object]:
     return {
         "account": record.key.account,
         "region": record.key.region,
         "group": record.key.group,
         "stream": record.key.stream,
-        "position": {
-            "covered_from": _ms_iso(p.covered_from),
-            "last_event_timestamp": _ms_iso(p.last_ts),
-            "resume": "token" if p.token else "timestamp",
-            "backfill_pending": p.gap_until is not None,
-        },
         "events_forwarded": record.events,
         "bytes_forwarded": record.bytes,
-        "last_event_time": _ms_iso(p.last_ts),
-        "newest_event_reported": _ms_iso(record.reported_last_event),
-        "lag_seconds": None if lag is None else round(lag / 1000, 3),
+        "newest_event_time": _ms_iso(record.newest_ts),
+        "newest_ingestion_time": _ms_iso(record.newest_ingestion),
         "last_collection_time": _s_iso(record.last_collected),
-        "last_read_time": _s_iso(p.last_read),
-        "last_read_age_seconds": None if p.last_read is None else round(now - p.last_read, 1),
     }
 
 
@@ -309,48 +443,91 @@ def _human_seconds(value: object) -> str:
     return f"{seconds:.0f}s"
 
 
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     try:
-        records = read_records(_state_path(args))
+        groups, streams, failures = read_status(_state_path(args), streams=args.streams)
     except StateError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     now = time.time()
-    rows = [_status_row(r, now) for r in records]
+    group_rows = [_group_row(g, now) for g in groups]
+    stream_rows = [_stream_row(r) for r in streams or []]
+    failure_rows = [{"time": _s_iso(at), "message": message} for at, message in failures]
     if args.json:
-        print(json.dumps({"streams": rows}, indent=2))
+        doc: dict[str, object] = {"groups": group_rows, "last_cycle_failures": failure_rows}
+        if args.streams:
+            doc["streams"] = stream_rows
+        print(json.dumps(doc, indent=2))
         return EXIT_OK
-    header = (
-        "ACCOUNT", "REGION", "GROUP", "STREAM", "EVENTS", "LAST EVENT", "LAG", "READ AGO",
-        "LAST COLLECTION",
-    )  # fmt: skip
-    table = [header] + [
+    _print_table(
         (
-            str(r["account"]),
-            str(r["region"]),
-            str(r["group"]),
-            str(r["stream"]),
-            str(r["events_forwarded"]),
-            str(r["last_event_time"]),
-            _human_seconds(r["lag_seconds"]),
-            _human_seconds(r["last_read_age_seconds"]),
-            str(r["last_collection_time"]),
+            "ACCOUNT",
+            "REGION",
+            "GROUP",
+            "STREAMS",
+            "EVENTS",
+            "COLLECTED UP TO",
+            "BEHIND",
+            "LAST CHECKED",
+            "CHECKED AGO",
+        ),
+        [
+            (
+                str(r["account"]),
+                str(r["region"]),
+                str(r["group"]),
+                str(r["streams"]),
+                str(r["events_forwarded"]),
+                str(r["collected_up_to"]),
+                _human_seconds(r["behind_seconds"]),
+                str(r["last_checked_time"]),
+                _human_seconds(r["last_checked_age_seconds"]),
+            )
+            for r in group_rows
+        ],
+    )
+    if not group_rows:
+        print("(no groups collected yet)")
+    if args.streams:
+        print()
+        _print_table(
+            ("ACCOUNT", "REGION", "GROUP", "STREAM", "EVENTS", "NEWEST EVENT", "LAST COLLECTION"),
+            [
+                (
+                    str(r["account"]),
+                    str(r["region"]),
+                    str(r["group"]),
+                    str(r["stream"]),
+                    str(r["events_forwarded"]),
+                    str(r["newest_event_time"]),
+                    str(r["last_collection_time"]),
+                )
+                for r in stream_rows
+            ],
         )
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-    for row in table:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
-    if not rows:
-        print("(no streams collected yet)")
+    if failure_rows:
+        print(f"\nlast cycle's failures ({len(failure_rows)}):")
+        for row in failure_rows:
+            print(f"  {row['time']}  {row['message']}")
     return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["legacy"]:
+        from . import legacy  # noqa: PLC0415 - boto3 only where it is needed
+
         return legacy.main(arguments[1:])
     if arguments[:1] == ["import-state"]:
+        from . import migrate  # noqa: PLC0415 - boto3 only where it is needed
+
         return migrate.main(arguments[1:])
     args = _parser().parse_args(arguments)
     handlers = {"run": cmd_run, "check-config": cmd_check_config, "status": cmd_status}

@@ -10,9 +10,8 @@ import json
 import os
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 import boto3
 import botocore.session
@@ -41,13 +40,16 @@ from .errors import (
     TokenRejected,
 )
 from .logsetup import add_secrets
+from .model import GroupInfo, LogEvent, Page, StreamInfo
+from .serverclock import ServerClock
 
 T = TypeVar("T")
 
 # GetLogEvents returns at most 10,000 events (or 1 MB) a page: ask for the most, fewest calls.
 EVENTS_PER_PAGE = 10_000
-# DescribeLogStreams returns at most 50 streams a page.
+# DescribeLogStreams returns at most 50 streams a page, DescribeLogGroups 50 groups.
 STREAMS_PER_PAGE = 50
+GROUPS_PER_PAGE = 50
 # Attempts per call for transient failures (5xx, resets, timeouts, throttles), with
 # botocore's standard retry mode and its jittered exponential backoff. Few: throttling past
 # them is handled by the region's shared budget, whose pauses all threads respect, and any
@@ -83,49 +85,6 @@ def known_regions() -> frozenset[str]:
         for partition in session.get_available_partitions()
         for region in session.get_available_regions("logs", partition)
     )
-
-
-@dataclass(frozen=True)
-class StreamInfo:
-    """A log stream as DescribeLogStreams reports it (times in ms since the epoch)."""
-
-    name: str
-    creation_time: int | None
-    first_event: int | None
-    last_event: int | None
-    last_ingestion: int | None
-
-
-class LogEvent(NamedTuple):
-    """One log event of a stream (a tuple: built by the hundred thousand, it must be cheap)."""
-
-    timestamp: int
-    message: str
-    ingestion_time: int
-
-
-@dataclass(frozen=True)
-class GroupEvent:
-    """One event of a FilterLogEvents page, with the stream it belongs to."""
-
-    stream: str
-    event: LogEvent
-
-
-@dataclass(frozen=True)
-class GroupPage:
-    """One FilterLogEvents page (possibly short or empty); no ``next_token`` ends it."""
-
-    events: list[GroupEvent]
-    next_token: str | None
-
-
-@dataclass(frozen=True)
-class EventPage:
-    """One GetLogEvents page: its events, oldest first, and the token that continues it."""
-
-    events: list[LogEvent]
-    next_token: str
 
 
 _RAW_EVENTS = "aws_wodle_raw_events"
@@ -201,21 +160,36 @@ class CloudWatchLogs:
     """The CloudWatch Logs calls the collector makes, for one account and region.
 
     Thread-safe: one botocore client is shared by every thread reading this region, so its
-    connection pool and retry state are shared too.
+    connection pool and retry state are shared too. Every answer also tells AWS's clock.
     """
 
-    def __init__(self, client: Any, region: str, budget: RegionBudget | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        region: str,
+        budget: RegionBudget | None = None,
+        clock: ServerClock | None = None,
+    ) -> None:
         self._client = client
         self.region = region
         self.budget = budget
+        self.clock = clock or ServerClock()
 
-    def _call(self, operation: str, call: Callable[[], T]) -> T:
+    def now_ms(self) -> int:
+        """AWS's clock now, as the answers so far tell it."""
+        return self.clock.now_ms()
+
+    def _call(
+        self, operation: str, call: Callable[[], dict[str, Any]]
+    ) -> tuple[dict[str, Any], int]:
         """Make one call within the region's budget; throttling slows it down, and only
-        ``MAX_THROTTLED_SECONDS`` of throttling in a row makes it fail."""
+        ``MAX_THROTTLED_SECONDS`` of throttling in a row makes it fail. Returns the answer
+        and AWS's clock when the (last) request was sent."""
         paused = 0.0
         while True:
             if self.budget is not None:
                 self.budget.acquire(operation)
+            sent = self.clock.host_ms()
             try:
                 result = _guard(operation, call)
             except Throttled:
@@ -223,92 +197,157 @@ class CloudWatchLogs:
                     raise
                 paused += self.budget.throttled(operation)
                 continue
+            headers = result.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+            self.clock.observe(headers.get("date"), sent, self.clock.host_ms())
             if self.budget is not None:
                 self.budget.succeeded(operation)
-            return result
+            return result, self.clock.at(sent)
+
+    def _describe(self, kwargs: dict[str, Any]) -> tuple[list[StreamInfo], str | None]:
+        page, _ = self._call(
+            "DescribeLogStreams", lambda: self._client.describe_log_streams(**kwargs)
+        )
+        infos = [
+            StreamInfo(
+                name=item["logStreamName"],
+                creation_time=item.get("creationTime"),
+                first_event=item.get("firstEventTimestamp"),
+                last_event=item.get("lastEventTimestamp"),
+                last_ingestion=item.get("lastIngestionTime"),
+            )
+            for item in page.get("logStreams", [])
+        ]
+        return infos, page.get("nextToken") or None
 
     def streams(self, group: str) -> Iterator[StreamInfo]:
         """Every stream of a group, a DescribeLogStreams page at a time."""
         token: str | None = None
         while True:
-            kwargs: dict[str, Any] = {"logGroupName": group, "limit": STREAMS_PER_PAGE}
+            kwargs: dict[str, Any] = {**_group_arg(group), "limit": STREAMS_PER_PAGE}
             if token:
                 kwargs["nextToken"] = token
-            page = self._call(
-                "DescribeLogStreams",
-                lambda kw=kwargs: self._client.describe_log_streams(**kw),  # type: ignore[misc]
-            )
-            for item in page.get("logStreams", []):
-                yield StreamInfo(
-                    name=item["logStreamName"],
-                    creation_time=item.get("creationTime"),
-                    first_event=item.get("firstEventTimestamp"),
-                    last_event=item.get("lastEventTimestamp"),
-                    last_ingestion=item.get("lastIngestionTime"),
-                )
-            token = page.get("nextToken")
+            infos, token = self._describe(kwargs)
+            yield from infos
             if not token:
                 return
 
-    def read(
-        self,
-        group: str,
-        stream: str,
-        *,
-        start_time: int | None,
-        end_time: int | None = None,
-        token: str | None = None,
-    ) -> EventPage:
-        """One GetLogEvents page, oldest first, from ``token`` or from ``start_time``."""
+    def oldest_streams(self, group: str, token: str | None) -> tuple[list[StreamInfo], str | None]:
+        """One DescribeLogStreams page, the streams with the oldest last event first."""
         kwargs: dict[str, Any] = {
-            "logGroupName": group,
+            **_group_arg(group),
+            "limit": STREAMS_PER_PAGE,
+            "orderBy": "LastEventTime",
+            "descending": False,
+        }
+        if token:
+            kwargs["nextToken"] = token
+        return self._describe(kwargs)
+
+    def read(
+        self, group: str, stream: str, *, start: int, end: int | None = None, token: str | None
+    ) -> Page:
+        """One GetLogEvents page, oldest first, from ``token`` or from ``start``; the
+        token sent coming back marks the stream's end."""
+        kwargs: dict[str, Any] = {
+            **_group_arg(group),
             "logStreamName": stream,
             "startFromHead": True,
             "limit": EVENTS_PER_PAGE,
+            "startTime": start,
         }
-        if start_time is not None:
-            kwargs["startTime"] = start_time
-        if end_time is not None:
-            kwargs["endTime"] = end_time
+        if end is not None:
+            kwargs["endTime"] = end
         if token:
             kwargs["nextToken"] = token
-        page = self._call("GetLogEvents", lambda: self._client.get_log_events(**kwargs))
+        page, server_ms = self._call("GetLogEvents", lambda: self._client.get_log_events(**kwargs))
         events = [
-            LogEvent(e.get("timestamp", 0), e.get("message", ""), e.get("ingestionTime", 0))
+            LogEvent(e.get("timestamp", 0), e.get("message", ""), e.get("ingestionTime", 0), stream)
             for e in _events(page)
         ]
-        return EventPage(events, page.get("nextForwardToken") or token or "")
+        return Page(events, page.get("nextForwardToken") or token, server_ms)
 
     def filter(
-        self, group: str, streams: list[str], *, start_time: int, token: str | None = None
-    ) -> GroupPage:
-        """One FilterLogEvents page over up to 100 named streams of a group, from
-        ``start_time``, interleaved by event time."""
+        self,
+        group: str,
+        *,
+        start: int,
+        end: int | None = None,
+        streams: list[str] | None = None,
+        token: str | None = None,
+        prefix: str | None = None,
+    ) -> Page:
+        """One FilterLogEvents page over the whole group (or the named streams, or those
+        whose names start with ``prefix``), by event time from ``start`` up to ``end``
+        (exclusive); only a missing token ends a read."""
         kwargs: dict[str, Any] = {
-            "logGroupName": group,
-            "logStreamNames": streams,
-            "startTime": start_time,
+            **_group_arg(group),
+            "startTime": start,
             "limit": EVENTS_PER_PAGE,
+            # AWS always interleaves now (the flag is deprecated there); moto only on request.
             "interleaved": True,
         }
+        if end is not None:
+            kwargs["endTime"] = end
+        if streams:
+            kwargs["logStreamNames"] = streams
+        elif prefix:
+            # AWS takes one or the other, never both.
+            kwargs["logStreamNamePrefix"] = prefix
         if token:
             kwargs["nextToken"] = token
-        page = self._call("FilterLogEvents", lambda: self._client.filter_log_events(**kwargs))
+        page, server_ms = self._call(
+            "FilterLogEvents", lambda: self._client.filter_log_events(**kwargs)
+        )
         events = [
-            GroupEvent(
+            LogEvent(
+                e.get("timestamp", 0),
+                e.get("message", ""),
+                e.get("ingestionTime", 0),
                 e.get("logStreamName", ""),
-                LogEvent(e.get("timestamp", 0), e.get("message", ""), e.get("ingestionTime", 0)),
+                e.get("eventId", ""),
             )
             for e in _events(page)
         ]
-        return GroupPage(events, page.get("nextToken") or None)
+        return Page(events, page.get("nextToken") or None, server_ms)
 
     def delete(self, group: str, stream: str) -> None:
-        """Delete one stream (DeleteLogStream)."""
+        """Delete one stream (DeleteLogStream, which takes a name only: never another
+        account's group)."""
         self._call(
             "DeleteLogStream",
             lambda: self._client.delete_log_stream(logGroupName=group, logStreamName=stream),
         )
+
+    def _list_groups(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        page, _ = self._call(
+            "DescribeLogGroups", lambda: self._client.describe_log_groups(**kwargs)
+        )
+        return page
+
+    def log_groups(self, prefix: str) -> Iterator[GroupInfo]:
+        """Every log group whose name starts with ``prefix``, a DescribeLogGroups page (50
+        groups) at a time."""
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"limit": GROUPS_PER_PAGE}
+            if prefix:
+                kwargs["logGroupNamePrefix"] = prefix
+            if token:
+                kwargs["nextToken"] = token
+            page = self._list_groups(kwargs)
+            for item in page.get("logGroups", []):
+                yield GroupInfo(str(item["logGroupName"]), item.get("creationTime"))
+            token = page.get("nextToken") or None
+            if not token:
+                return
+
+
+def _group_arg(group: str) -> dict[str, str]:
+    """How a call names a group: a log group ARN (another account's group, read from a
+    monitoring account) goes as ``logGroupIdentifier``, a name as ``logGroupName``."""
+    if group.startswith("arn:"):
+        return {"logGroupIdentifier": group}
+    return {"logGroupName": group}
 
 
 def _events(page: dict[str, Any]) -> list[dict[str, Any]]:
@@ -329,6 +368,7 @@ class AwsAccess:
         self._lock = threading.Lock()
         self._session: boto3.Session | None = None
         self._clients: dict[str, CloudWatchLogs] = {}
+        self.clock = ServerClock()
 
     @property
     def label(self) -> str:
@@ -408,18 +448,45 @@ class AwsAccess:
         core = botocore.session.get_session()
         # botocore has no public setter for refreshable credentials; its own assume-role
         # providers hand them to a session through this attribute.
-        core._credentials = DeferredRefreshableCredentials(  # type: ignore[attr-defined]
-            refresh_using=refresh, method="assume-role"
+        # Expiry is on AWS's clock: judged by AWS's time as the answers tell it, a host clock
+        # an hour off neither uses expired credentials nor renews them on every call.
+        credentials = DeferredRefreshableCredentials(
+            refresh_using=refresh, method="assume-role", time_fetcher=self._aws_datetime
         )
+        # Renew a third of the way before expiry (at most botocore's 15 and 10 minutes), so
+        # that a 15-minute role is not renewed on every call.
+        # (botocore reads these attributes; its constructor takes them only for non-deferred
+        # credentials.)
+        credentials._advisory_refresh_timeout = min(15 * 60, duration // 3)  # type: ignore[attr-defined]
+        credentials._mandatory_refresh_timeout = min(10 * 60, duration // 6)  # type: ignore[attr-defined]
+        core._credentials = credentials  # type: ignore[attr-defined]
         return boto3.Session(botocore_session=core)
+
+    def _aws_datetime(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.now_ms() / 1000, tz=timezone.utc)
 
     def caller_identity(self) -> tuple[str, str]:
         """The account id and partition of the credentials (STS GetCallerIdentity)."""
         session = self.session()
+        sent = self.clock.host_ms()
         answer = _guard("GetCallerIdentity", lambda: self._sts(session).get_caller_identity())
+        headers = answer.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+        self.clock.observe(headers.get("date"), sent, self.clock.host_ms())
         arn = str(answer.get("Arn", "arn:aws:"))
         partition = arn.split(":")[1] if arn.count(":") >= 2 else "aws"
         return str(answer["Account"]), partition or "aws"
+
+    def aws_now(self) -> float:
+        """AWS's clock (epoch seconds), as the answers so far tell it."""
+        return self.clock.now_ms() / 1000
+
+    @property
+    def identity_lifetime(self) -> float:
+        """How long an answer of ``caller_identity`` holds (s): an assumed role's session,
+        else an hour (a profile or the default chain may be changed under us)."""
+        if self.service.iam_role_arn:
+            return float(self.service.iam_role_duration or DEFAULT_ROLE_DURATION)
+        return 3600.0
 
     def partition_regions(self, partition: str) -> list[str]:
         """Every CloudWatch Logs region of a partition, as botocore lists them."""
@@ -442,7 +509,7 @@ class AwsAccess:
                     raw.meta.events.register(
                         f"before-parse.cloudwatch-logs.{operation}", _take_events_raw
                     )
-                client = CloudWatchLogs(raw, region, budget)
+                client = CloudWatchLogs(raw, region, budget, self.clock)
                 self._clients[region] = client
             return client
 

@@ -1,83 +1,190 @@
-"""One pass over one configured service: discover streams, plan reads, collect, delete."""
+"""One pass over one configured service: its account, regions and groups, a group at a time.
+
+The pass fans out over regions and groups; each group is a ``GroupPass``. It asks STS for
+the account only once per credentials lifetime, and with no ``<regions>`` it looks for a
+group again in a region that lacked it at most hourly, each region at its own moment.
+A prefix entry is listed in each region at most every ``discover_every`` (``discovery``);
+a group named by ARN is read in the ARN's region, its state kept under the ARN's account.
+"""
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable
+import zlib
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Protocol
 
-from . import cursor
-from .cloudwatch import AwsAccess, CloudWatchLogs, StreamInfo
-from .config import CloudWatchService
+from . import discovery
 from .errors import AccessDenied, AwsError, GroupNotFound, RegionUnavailable
-from .groupread import FILTER_MIN_STREAMS, GroupReader
+from .grouppass import GroupPass, Outside, Settings
+from .groups import GroupArn, GroupName, GroupPrefix, parse_entry
+from .model import GroupKey, LogsApi
 from .pipeline import Context, Stopped, Tally, today_start
-from .state import Position, StreamKey, StreamRecord
-from .streams import StreamReader
+
+if TYPE_CHECKING:
+    from .budget import RegionBudget
+    from .config import CloudWatchService
 
 log = logging.getLogger(__name__)
 
 # Regions and groups read at once per service: enough for many regions to finish in the
 # time of one; the request budget of each account and region keeps them within its quotas.
 MAX_WORKERS = 16
-# Streams of one group read at once: busy groups finish sooner, and every thread still
-# shares the region's one client, its connection pool and its request budget.
-STREAM_WORKERS = 4
+# With no <regions>, a region that lacked the group is asked again after this long...
+ABSENT_RECHECK_SECONDS = 3600.0
+# ...the first time after this much more at most, chosen per region, so that the regions
+# lacking a group are asked in different cycles, not all in one.
+ABSENT_SPREAD_SECONDS = 3600.0
+
+
+# Why a group is read: named in aws_log_groups, found by a prefix, or named by ARN.
+NAME, PREFIX, ARN = "name", "prefix", "arn"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One group to collect: where its state lives, how calls name it (a name, or an ARN),
+    why it is read, the entry that selected it, and (new under a prefix) its creation."""
+
+    key: GroupKey
+    target: str
+    kind: str
+    entry: str = ""
+    created: int | None = None
+
+
+class Access(Protocol):
+    """The credentials of a service: who they are, and a reader per region."""
+
+    @property
+    def label(self) -> str: ...
+
+    @property
+    def identity_lifetime(self) -> float: ...
+
+    def caller_identity(self) -> tuple[str, str]: ...
+
+    def aws_now(self) -> float: ...
+
+    def partition_regions(self, partition: str) -> list[str]: ...
+
+    def logs(self, region: str, budget: RegionBudget | None = None) -> LogsApi: ...
+
+
+def spread(key: GroupKey) -> float:
+    """A fixed share of ``ABSENT_SPREAD_SECONDS`` for a group in a region."""
+    seed = f"{key.account}/{key.region}/{key.group}".encode()
+    return (zlib.crc32(seed) % 1000) / 1000 * ABSENT_SPREAD_SECONDS
 
 
 class ServicePass:
     """One collection of one service over its regions and groups."""
 
-    def __init__(self, service: CloudWatchService, access: AwsAccess, ctx: Context) -> None:
+    def __init__(self, service: CloudWatchService, access: Access, ctx: Context) -> None:
         self.service = service
         self.access = access
         self.ctx = ctx
+        self.name = f"service at line {service.line} ({', '.join(service.log_groups)})"
+        state = ctx.state
+        self.outside = Outside(
+            store=state,
+            sink=ctx.forwarder,
+            stop=ctx.stop,
+            progress=ctx.progress,
+            page_lock=ctx.page_lock,
+            filter_denied=state.filter_denied,
+            deny_filter=state.deny_filter,
+            count_streams=ctx.count_streams,
+        )
+        self.settings = Settings(
+            lookback_ms=int(ctx.lookback * 1000),
+            settle_ms=int(ctx.settle * 1000),
+            remove_idle_ms=int(ctx.remove_idle * 1000),
+            remove=service.remove_log_streams,
+        )
 
-    def account(self) -> str:
-        """The account id labelling state: configured, else STS, else the last one known."""
-        if self.service.aws_account_id:
-            return self.service.aws_account_id
+    def identity(self) -> tuple[str, str]:
+        """The account id labelling state, and the partition: configured, else STS once per
+        credentials lifetime, else (STS failing) the last ones known."""
         label = self.access.label
+        known = self.ctx.state.remembered_identity(label)
+        configured = self.service.aws_account_id
+        if configured and self.service.regions:
+            return configured, known[1] if known else "aws"
+        now = self.ctx.clock()
+        if known is not None and 0 <= now - known[2] < self.access.identity_lifetime:
+            return configured or known[0], known[1]
         try:
-            account, _ = self.access.caller_identity()
+            account, partition = self.access.caller_identity()
         except AwsError:
-            known = self.ctx.state.remembered_account(label)
             if known is None:
                 raise
-            return known
-        self.ctx.state.remember_account(label, account)
-        return account
+            log.warning("%s: STS is not answering; using account %s", self.name, known[0])
+            return configured or known[0], known[1]
+        self.ctx.state.remember_account(label, account, partition, now)
+        return configured or account, partition
 
-    def start_for(self, account: str, region: str, group: str) -> int:
+    def start_for(self, account: str, region: str, group: str, created: int | None = None) -> int:
+        """Where a group's first collection starts: only_logs_after, else 00:00 UTC of the
+        day it was first seen, or its creation time when a prefix found it new."""
         if self.service.only_logs_after is not None:
             return int(self.service.only_logs_after.timestamp() * 1000)
-        proposed = today_start(self.ctx.clock())
+        # AWS's day, not the host's: a host clock an hour off near midnight must not
+        # start a new group a day late.
+        proposed = today_start(self.access.aws_now())
+        if created is not None:
+            proposed = min(proposed, created)
         return self.ctx.state.group_default_start(account, region, group, proposed)
 
     def run(self) -> Tally:
         """Collect every group in every region; failures are counted, never raised."""
         tally = Tally()
         started = time.monotonic()
+        entries = [parse_entry(text) for text in self.service.log_groups]
+        names = [e for e in entries if isinstance(e, GroupName)]
+        prefixes = [e for e in entries if isinstance(e, GroupPrefix)]
+        arns = [e for e in entries if isinstance(e, GroupArn)]
         try:
-            account = self.account()
+            account, partition = self.identity()
             regions = list(self.service.regions)
             search_all = not regions
-            if search_all:
-                _, partition = self.access.caller_identity()
+            if search_all and (names or prefixes):
                 regions = self.access.partition_regions(partition)
         except AwsError as exc:
-            tally.fail(type(exc).__name__, f"service at line {self.service.line}: {exc}")
-            log.error("service at line %d: cannot start: %s", self.service.line, exc)
+            tally.fail(type(exc).__name__, f"{self.name}: {exc}")
+            log.error("%s: cannot start: %s", self.name, exc)
             return tally
-        jobs = [(region, group) for region in regions for group in self.service.log_groups]
-        found: dict[str, bool] = dict.fromkeys(self.service.log_groups, False)
+        jobs = [
+            Job(GroupKey(account, region, entry.name), entry.name, NAME)
+            for region in regions
+            for entry in names
+        ]
+        if search_all:
+            jobs = [job for job in jobs if self._due(job.key)]
+        found = {entry.name: False for entry in names}
         with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="collect") as pool:
-            results = pool.map(lambda job: self._group(account, job[0], job[1], search_all), jobs)
-            for (_, group), (group_tally, present) in zip(jobs, results, strict=False):
-                tally.add(group_tally)
-                found[group] = found[group] or present
+            if prefixes:
+                wanted = [(region, prefix) for region in regions for prefix in prefixes]
+                for part, listed in pool.map(
+                    lambda pair: self._discover(account, pair[0], pair[1], search_all), wanted
+                ):
+                    tally.add(part)
+                    jobs.extend(listed)
+            jobs.extend(
+                Job(GroupKey(arn.account, arn.region, arn.name), arn.arn, ARN) for arn in arns
+            )
+            # A group named and also found by a prefix (or by ARN) is read once.
+            unique: dict[GroupKey, Job] = {}
+            for job in jobs:
+                unique.setdefault(job.key, job)
+            jobs = list(unique.values())
+            results = pool.map(lambda job: self._group(job, account, search_all), jobs)
+            for job, (part, present) in zip(jobs, results, strict=True):
+                tally.add(part)
+                if job.kind == NAME:
+                    found[job.key.group] = found[job.key.group] or present
         if search_all:
             for group, present in found.items():
                 if not present:
@@ -88,14 +195,12 @@ class ServicePass:
                     tally.fail("GroupNotFound", message)
                     log.error("%s", message)
         log.info(
-            "service at line %d, account %s: %d events, %d bytes, %d streams read and %d "
-            "unchanged in %d groups, %d discarded, %d deleted, %d failures, %.2f s",
-            self.service.line,
+            "%s, account %s: %d events, %d bytes, %d groups read, %d discarded, %d deleted, "
+            "%d failures, %.2f s",
+            self.name,
             account,
             tally.events,
             tally.bytes,
-            tally.streams,
-            tally.skipped,
             tally.groups,
             tally.discarded,
             tally.deleted,
@@ -104,237 +209,173 @@ class ServicePass:
         )
         return tally
 
-    def _group(self, account: str, region: str, group: str, search_all: bool) -> tuple[Tally, bool]:
+    def _due(self, key: GroupKey) -> bool:
+        """Whether to look for a group (or a prefix) in a region (no <regions>): always,
+        unless the region lacked it and its next look is not due yet."""
+        until = self.ctx.state.absent_until(key)
+        if until is None or self.ctx.clock() >= until:
+            return True
+        log.debug("region %s, log group %s: absent; asked again later", key.region, key.group)
+        return False
+
+    def _discover(
+        self, account: str, region: str, prefix: GroupPrefix, search_all: bool
+    ) -> tuple[Tally, list[Job]]:
+        """The groups a prefix selects in a region: listed again when the last listing is
+        older than ``discover_every``, else as last listed."""
         tally = Tally()
-        where = f"account {account}, region {region}, log group {group}"
+        state = self.ctx.state
+        where = f"account {account}, region {region}, prefix {prefix.text}"
+        spot = GroupKey(account, region, prefix.text)
+        if self.ctx.stop.is_set() or (search_all and not self._due(spot)):
+            return tally, []
+        stored = state.listing(account, region, prefix.text)
+        listing = stored
+        now = self.ctx.clock()
+        if discovery.due(stored, now, self.ctx.discover_every):
+            try:
+                logs = self.access.logs(region, self.ctx.budgets.get(account, region))
+                groups = list(logs.log_groups(prefix.prefix))
+            except RegionUnavailable as exc:
+                if search_all:
+                    self._absent(spot, where, exc)
+                    return tally, []
+                self._listing_failed(tally, where, exc, stored)
+            except AwsError as exc:
+                self._listing_failed(tally, where, exc, stored)
+            else:
+                listing = discovery.relist(stored, groups, now)
+                state.save_listing(account, region, prefix.text, listing)
+                if search_all and state.absent_until(spot) is not None:
+                    state.clear_absent(spot)
+                self._report_listing(where, stored, listing)
+        if listing is None:
+            return tally, []
+        jobs = [
+            Job(GroupKey(account, region, name), name, PREFIX, prefix.text, listing.created(name))
+            for name in listing.names()
+        ]
+        return tally, jobs
+
+    def _listing_failed(
+        self, tally: Tally, where: str, exc: AwsError, stored: discovery.Listing | None
+    ) -> None:
+        if isinstance(exc, AccessDenied):
+            exc = AccessDenied(
+                f"{exc} (add logs:DescribeLogGroups to the policy to read prefixes)",
+                exc.code,
+                exc.operation,
+            )
+        kept = "the groups it listed before are read" if stored else "nothing is read for it"
+        tally.fail(type(exc).__name__, f"{where}: {exc}")
+        log.error(
+            "%s: cannot list the log groups: %s; %s, and it is listed again next cycle",
+            where,
+            exc,
+            kept,
+        )
+
+    def _report_listing(
+        self, where: str, before: discovery.Listing | None, after: discovery.Listing
+    ) -> None:
+        if before is None:
+            log.info("%s: %d log groups", where, len(after.groups))
+            return
+        for name in discovery.gone(before, after):
+            log.info("%s: log group %s is gone; no longer read (its position is kept)", where, name)
+        for name in sorted(after.new - before.new):
+            log.info("%s: new log group %s; collected from its creation", where, name)
+
+    def _vanished(self, job: Job) -> None:
+        """A group found by a prefix no longer exists: it is left out of the stored listing
+        (until a listing finds it again), said once, and not counted as a failure."""
+        key = job.key
+        state = self.ctx.state
+        listing = state.listing(key.account, key.region, job.entry)
+        if listing is not None:
+            state.save_listing(key.account, key.region, job.entry, listing.without(key.group))
+        log.info(
+            "account %s, region %s, log group %s (prefix %s): the group is gone; no longer "
+            "read (its position is kept)",
+            key.account,
+            key.region,
+            key.group,
+            job.entry,
+        )
+
+    def _group(self, job: Job, account: str, search_all: bool) -> tuple[Tally, bool]:
+        tally = Tally()
+        key = job.key
+        where = f"account {key.account}, region {key.region}, log group {key.group}"
         if self.ctx.stop.is_set():
             return tally, True
         try:
-            self._collect_group(account, region, group, tally)
+            # The request budget is the caller's: a cross-account read spends the quota of
+            # the account that makes the calls.
+            logs = self.access.logs(key.region, self.ctx.budgets.get(account, key.region))
+            start = self.start_for(key.account, key.region, key.group, job.created)
+            options = self.ctx.group_rules.for_group(key.account, key.region, key.group)
+            # DeleteLogStream takes no ARN: another account's streams are never removed.
+            settings = self.settings if job.kind != ARN else replace(self.settings, remove=False)
+            GroupPass(
+                key,
+                logs,
+                self.outside,
+                settings,
+                discard=self.service.discard,
+                tally=tally,
+                target=job.target,
+                options=options,
+            ).run(start)
         except Stopped:
             return tally, True
         except (GroupNotFound, RegionUnavailable) as exc:
-            if search_all:
-                log.info("%s: skipped (%s)", where, exc)
+            if job.kind == PREFIX and isinstance(exc, GroupNotFound):
+                self._vanished(job)
+                return tally, True
+            if search_all and job.kind == NAME:
+                self._absent(key, where, exc)
                 return tally, False
+            tally.fail(type(exc).__name__, f"{where}: {exc}")
+            log.error("%s: %s; retried next cycle", where, exc)
+        except AccessDenied as exc:
+            if exc.operation == "DeleteLogStream":
+                exc = AccessDenied(
+                    f"events collected, streams not removed: {exc} (add logs:DeleteLogStream "
+                    "to the policy, or set remove_log_streams to no)",
+                    exc.code,
+                    exc.operation,
+                )
             tally.fail(type(exc).__name__, f"{where}: {exc}")
             log.error("%s: %s; retried next cycle", where, exc)
         except AwsError as exc:
             tally.fail(type(exc).__name__, f"{where}: {exc}")
             log.error("%s: %s; retried next cycle", where, exc)
+        else:
+            if search_all and job.kind == NAME and self.ctx.state.absent_until(key) is not None:
+                self.ctx.state.clear_absent(key)
+            for (_, stream), count in sorted(tally.per_stream.items()):
+                log.debug("%s: stream %s: %d events", where, stream, count)
+            log.debug(
+                "%s: %d events read, %d forwarded",
+                where,
+                tally.events + tally.discarded,
+                tally.events,
+            )
         return tally, True
 
-    def _collect_group(self, account: str, region: str, group: str, tally: Tally) -> None:
-        logs = self.access.logs(region, self.ctx.budgets.get(account, region))
-        streams = list(logs.streams(group))
-        tally.groups += 1
-        start = self.start_for(account, region, group)
-        known = self.ctx.state.group_records(account, region, group)
-        self._forget_vanished(account, region, group, known, {info.name for info in streams})
-        positions = {name: record.position for name, record in known.items()}
-        reported = {i.name: i.last_event for i in streams if i.last_event is not None}
+    def _absent(self, key: GroupKey, where: str, exc: AwsError) -> None:
+        """Remember that a region lacks the group: said once, then looked for hourly."""
         now = self.ctx.clock()
-        due = [i for i in streams if cursor.needs_read(positions.get(i.name), i, start, now)]
-        tally.skipped += len(streams) - len(due)
-        try:
-            part, problem = self._read_due(
-                logs, account, group, due, positions=positions, start=start
-            )
-        finally:
-            # What CloudWatch reported, for the lag that `status` shows (streams read for
-            # the first time have their rows only now).
-            self.ctx.state.note_reported(account, region, group, reported)
-        tally.add(part)
-        if problem is not None:
-            raise problem
-        if self.service.remove_log_streams:
-            denied = threading.Event()  # DeleteLogStream refused: do not ask again this pass
-            removal = self._each(
-                streams,
-                lambda info, t: self._remove_one(logs, account, group, info, t, denied=denied),
-                tally,
-            )
-            if removal:
-                raise _group_failure(removal)
-
-    def _read_due(
-        self,
-        logs: CloudWatchLogs,
-        account: str,
-        group: str,
-        due: list[StreamInfo],
-        *,
-        positions: dict[str, Position],
-        start: int,
-    ) -> tuple[Tally, AwsError | None]:
-        """Read the streams that need it, together where that saves calls; returns the
-        tally, and the group's failure if any streams failed."""
-        tally = Tally()
-        resolved = {i.name: cursor.resolve(positions.get(i.name), start) for i in due}
-        together, alone = self._plan(account, logs.region, group, due, resolved)
-        if together:
-            reader = GroupReader(self.ctx, logs, account, group, self.service.discard)
-            try:
-                reader.collect(together, resolved, tally)
-            except AccessDenied as exc:
-                if exc.operation != "FilterLogEvents":
-                    raise
-                self.ctx.state.deny_filter(account, logs.region, group)
-                log.info(
-                    "account %s, region %s, group %s: FilterLogEvents is not allowed; reading "
-                    "each stream with GetLogEvents from now on",
-                    account,
-                    logs.region,
-                    group,
-                )
-                alone = together + alone
-        problems = self._each(
-            alone,
-            lambda info, t: self._read_one(
-                logs, account, group, info, t, previous=positions.get(info.name), start=start
-            ),
-            tally,
-        )
-        return tally, _group_failure(problems) if problems else None
-
-    def _plan(
-        self,
-        account: str,
-        region: str,
-        group: str,
-        due: list[StreamInfo],
-        resolved: dict[str, Position],
-    ) -> tuple[list[StreamInfo], list[StreamInfo]]:
-        """Split the streams to read into those read together (FilterLogEvents) and those
-        read one by one (GetLogEvents): streams with a live token or an open gap go alone;
-        the others go together when there are enough of them and the account allows it."""
-        now = self.ctx.clock()
-        candidates: list[StreamInfo] = []
-        alone: list[StreamInfo] = []
-        for info in due:
-            position = resolved[info.name]
-            if position.gap_until is None and not cursor.has_fresh_token(position, now):
-                candidates.append(info)
-            else:
-                alone.append(info)
-        if len(candidates) < FILTER_MIN_STREAMS or self.ctx.state.filter_denied(
-            account, region, group
-        ):
-            return [], due
-        return candidates, alone
-
-    def _each(
-        self,
-        streams: list[StreamInfo],
-        work: Callable[[StreamInfo, Tally], None],
-        tally: Tally,
-    ) -> list[AwsError]:
-        """Run ``work`` on every stream, a few at once; returns the failures."""
-
-        def one(info: StreamInfo) -> tuple[Tally, AwsError | None]:
-            part = Tally()
-            if self.ctx.stop.is_set():
-                raise Stopped
-            try:
-                work(info, part)
-            except AwsError as exc:
-                return part, exc
-            return part, None
-
-        problems: list[AwsError] = []
-        with ThreadPoolExecutor(max_workers=STREAM_WORKERS, thread_name_prefix="stream") as pool:
-            for part, problem in pool.map(one, streams):
-                tally.add(part)
-                if problem is not None:
-                    problems.append(problem)
-        return problems
-
-    def _reader(
-        self, logs: CloudWatchLogs, account: str, group: str, info: StreamInfo
-    ) -> StreamReader:
-        key = StreamKey(account, logs.region, group, info.name)
-        return StreamReader(self.ctx, logs, key, self.service.discard)
-
-    def _read_one(
-        self,
-        logs: CloudWatchLogs,
-        account: str,
-        group: str,
-        info: StreamInfo,
-        tally: Tally,
-        *,
-        previous: Position | None,
-        start: int,
-    ) -> None:
-        """Read one stream to its end with GetLogEvents, from its stored ``previous``
-        position (None for a stream never collected)."""
-        reader = self._reader(logs, account, group, info)
-        try:
-            position = reader.collect(previous, info, start, tally)
-        except GroupNotFound:
-            self.ctx.state.forget(reader.key)
-            log.info("%s: stream vanished while being read", reader.where)
-            return
-        done = cursor.checked(position, info, self.ctx.clock(), confirmed=reader.confirmed)
-        self.ctx.state.save(reader.key, done, events=0, nbytes=0)
-        tally.streams += 1
-
-    def _remove_one(
-        self,
-        logs: CloudWatchLogs,
-        account: str,
-        group: str,
-        info: StreamInfo,
-        tally: Tally,
-        *,
-        denied: threading.Event,
-    ) -> None:
-        """Delete one collected stream when it is idle and a last read finds nothing new."""
-        if denied.is_set():
-            return
-        reader = self._reader(logs, account, group, info)
-        record = self.ctx.state.get(reader.key)
-        if record is None:
-            return
-        try:
-            reader.remove_if_idle(info, record.position, tally)
-        except AccessDenied as exc:
-            if exc.operation == "DeleteLogStream":
-                denied.set()
-            raise
-        except GroupNotFound:
-            self.ctx.state.forget(reader.key)
-
-    def _forget_vanished(
-        self,
-        account: str,
-        region: str,
-        group: str,
-        known: dict[str, StreamRecord],
-        listed: set[str],
-    ) -> None:
-        """Drop the rows of streams that a complete listing no longer shows."""
-        for name in sorted(set(known) - listed):
-            self.ctx.state.forget(known[name].key)
+        first = self.ctx.state.absent_until(key) is None
+        later = ABSENT_RECHECK_SECONDS + (spread(key) if first else 0.0)
+        self.ctx.state.mark_absent(key, now + later)
+        if first:
             log.info(
-                "account %s, region %s, group %s: stream %s is gone; its state dropped",
-                account,
-                region,
-                group,
-                name,
+                "%s: skipped (%s); looked for again within %d minutes",
+                where,
+                exc,
+                round(later / 60),
             )
-
-
-def _group_failure(problems: list[AwsError]) -> AwsError:
-    """One error standing for a group's failed streams, naming a missing permission if any."""
-    denied = next((p for p in problems if isinstance(p, AccessDenied)), None)
-    if denied is not None and denied.operation == "DeleteLogStream":
-        return AccessDenied(
-            f"events collected, streams not removed: {denied} (add logs:DeleteLogStream to "
-            "the policy, or set remove_log_streams to no)",
-            denied.code,
-            denied.operation,
-        )
-    first = problems[0]
-    more = f" (and {len(problems) - 1} more streams)" if len(problems) > 1 else ""
-    return type(first)(f"{first}{more}", first.code, first.operation)
+        else:
+            log.debug("%s: still absent (%s)", where, exc)

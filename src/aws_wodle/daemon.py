@@ -37,9 +37,22 @@ def cycle_status(tally: Tally, when: datetime) -> str:
     """The one-line STATUS= of systemd after a cycle."""
     return (
         f"last cycle {when.strftime('%H:%M:%S')}: {tally.events} events, {tally.bytes} bytes, "
-        f"{tally.streams} streams read, {tally.skipped} unchanged, "
-        f"{len(tally.failures)} failures"
+        f"{tally.groups} groups read, {len(tally.failures)} failures"
     )
+
+
+def report_broken(wodle: Wodle, tally: Tally) -> None:
+    """Log each service of ``wodle`` that cannot be collected as written, at error priority,
+    and count it as a failure of the cycle (reason ``ConfigError``), so that ``run --once``
+    exits 1 and ``status`` shows it; the wodle's other services are still collected."""
+    for broken in wodle.broken:
+        for problem in broken.problems:
+            log.error("%s; this service is not collected until the file is fixed", problem)
+        tally.fail(
+            "ConfigError",
+            f"cloudwatchlogs service at line {broken.line} not collected: "
+            + "; ".join(str(problem) for problem in broken.problems),
+        )
 
 
 def local_now() -> datetime:
@@ -61,6 +74,8 @@ class WodleRun:
 class Daemon:
     """Runs the enabled aws-s3 wodles of a configuration, once or on their schedules."""
 
+    # Reads the configuration (ossec.conf, and the settings file with it): at start unless
+    # ``config`` is given, and on SIGHUP; a ConfigError keeps what is in use.
     load: Callable[[], Config]
     ctx: Context
     now: Callable[[], datetime] = local_now
@@ -83,7 +98,7 @@ class Daemon:
         runs = []
         shared: dict[tuple[str | None, ...], AwsAccess] = {}
         for wodle in config.wodles:
-            if wodle.disabled or not wodle.services:
+            if wodle.disabled or not (wodle.services or wodle.broken):
                 continue
             accesses = [(s, self._access(s, shared)) for s in wodle.services]
             runs.append(WodleRun(wodle, accesses, schedule.first_run(wodle.schedule, now)))
@@ -112,6 +127,7 @@ class Daemon:
         """Collect every service of one wodle, one after another, in a worker thread that a
         stop request gives ``STOP_GRACE_SECONDS`` to finish."""
         total = Tally()
+        report_broken(run.wodle, total)
 
         def work() -> None:
             for service, access in run.accesses:
@@ -122,8 +138,11 @@ class Daemon:
                 except Stopped:
                     break
                 except ForwardError as exc:
-                    # Only a stop request ends a wait for the manager's queue.
-                    log.warning("%s; unsent events are sent after the next start", exc)
+                    # A stop request ends a wait for the manager's queue; so does a queue
+                    # that refuses us or stays away past --queue-wait, which the command
+                    # line reports itself.
+                    if self.ctx.forwarder.failure is None:
+                        log.warning("%s; unsent events are sent after the next start", exc)
                     break
                 except Exception as exc:
                     log.exception("service at line %d: unexpected failure", service.line)
@@ -200,7 +219,8 @@ class Daemon:
         self._wake.set()
 
     def install_signals(self) -> None:
-        """SIGTERM and SIGINT stop after the page in hand; SIGHUP re-reads the config."""
+        """SIGTERM and SIGINT stop after the page in hand; SIGHUP re-reads the configuration
+        (``load``), between cycles."""
 
         def on_stop(_sig: int, _frame: FrameType | None) -> None:
             self.request_stop()

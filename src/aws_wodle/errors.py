@@ -32,6 +32,9 @@ class ConfigProblem:
     message: str
 
     def __str__(self) -> str:
+        # Line 0: a problem of the file as a whole (it cannot be read, it is too large).
+        if self.line <= 0:
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.line}: {self.message}"
 
 

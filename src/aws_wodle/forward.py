@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import errno
+import grp
 import logging
+import os
+import pwd
 import socket
 import threading
 import time
@@ -21,6 +24,9 @@ MAX_DATAGRAM = 65535
 # Room for the largest datagram plus kernel bookkeeping, so that none is refused for size.
 SEND_BUFFER = 4 * MAX_DATAGRAM
 SEND_TIMEOUT = 2.0
+# How long `run --once` waits for a manager that is away (a restart takes seconds) before it
+# gives up with exit 1: a run that cannot deliver must fail, not claim success.
+QUEUE_WAIT_SECONDS = 60.0
 
 _WAIT_ERRNOS = {
     errno.ENOENT: "ENOENT",
@@ -32,6 +38,8 @@ _WAIT_ERRNOS = {
     errno.EPIPE: "EPIPE",
     errno.ECONNRESET: "ECONNRESET",
 }
+# Waiting does not cure these: the socket's permissions, or a security policy, refuse us.
+_REFUSED_ERRNOS = {errno.EACCES: "EACCES", errno.EPERM: "EPERM"}
 
 
 def encode_message(message: str) -> bytes:
@@ -72,12 +80,54 @@ class Backoff:
             delay = min(delay * 2, self.cap)
 
 
+def _name_of_user(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _name_of_group(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def refusal_message(path: str, reason: str) -> str:
+    """The one line for a queue socket that refuses us, naming the path and the fix."""
+    me = _name_of_user(os.geteuid())
+    try:
+        info = os.stat(path)
+    except OSError:
+        where = f"a directory on the way to it is not searchable by {me}"
+        fix = "run aws-wodle as the manager's user (sudo -u wazuh aws-wodle ...)"
+    else:
+        owner, group = _name_of_user(info.st_uid), _name_of_group(info.st_gid)
+        where = f"it is {owner}:{group} mode {info.st_mode & 0o7777:04o}, aws-wodle runs as {me}"
+        if info.st_uid == os.geteuid():
+            fix = f"its mode refuses its owner: chmod u+w {path}"
+        else:
+            fix = (
+                f"run aws-wodle as {owner} (sudo -u {owner} aws-wodle ...), as the systemd "
+                f"unit does, or add {me} to the group {group}"
+            )
+    return f"manager queue {path} refuses us ({reason}: permission denied): {where}; {fix}"
+
+
 class QueueForwarder:
     """One connected datagram socket to the manager's queue, kept open and re-opened at need.
 
-    ``send`` blocks while the manager is away (socket missing, refusing or full), waiting with
-    capped backoff and logging once per outage, until the datagram is taken or ``stopping()``
-    turns true, which raises ``ForwardError``: nothing is ever dropped silently.
+    ``send_all`` blocks while the manager is away (socket missing, refusing or full), waiting
+    with capped backoff and logging once per outage, until the datagram is taken; nothing is
+    ever dropped silently. It raises ``ForwardError`` instead:
+
+    - when ``stopping()`` turns true during a wait (``unsent`` is then set);
+    - at once when the socket's permissions refuse us (EACCES, EPERM): waiting would not help;
+    - when one outage has lasted ``max_wait`` seconds (None: wait as long as it takes).
+
+    The last two are final: ``failure`` keeps the error, ``on_failure()`` is called once (to
+    stop the other readers), and every later send raises it again without waiting.
     """
 
     def __init__(
@@ -87,14 +137,22 @@ class QueueForwarder:
         stopping: Callable[[], bool] = lambda: False,
         backoff: Backoff | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        max_wait: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_failure: Callable[[], None] = lambda: None,
     ) -> None:
         self.path = path
         self._stopping = stopping
         self._backoff = backoff or Backoff()
         self._sleep = sleep
+        self._max_wait = max_wait
+        self._clock = clock
+        self._on_failure = on_failure
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self.outages = 0
+        self.failure: ForwardError | None = None
+        self.unsent = False
 
     def close(self) -> None:
         with self._lock:
@@ -123,6 +181,7 @@ class QueueForwarder:
     def send_all(self, datagrams: Iterable[bytes]) -> None:
         """Send datagrams in order; returns only once every one was taken by the socket."""
         with self._lock:
+            self._raise_failure()
             for data in datagrams:
                 sock = self._sock
                 if sock is not None:
@@ -133,6 +192,15 @@ class QueueForwarder:
                         pass  # the slow path below reconnects, waits and reports
                 self._send_one(data)
 
+    def _raise_failure(self) -> None:
+        if self.failure is not None:
+            raise ForwardError(self.failure.reason, str(self.failure))
+
+    def _give_up(self, error: ForwardError) -> ForwardError:
+        self.failure = error
+        self._on_failure()
+        return error
+
     def _send_one(self, data: bytes) -> None:
         delays = iter(self._backoff.delays())
         outage_started: float | None = None
@@ -140,15 +208,21 @@ class QueueForwarder:
             try:
                 self._connect().send(data)
             except OSError as exc:
+                # A restarted manager leaves our socket pointing at a dead inode: reconnect.
+                self._drop()
+                refused = _REFUSED_ERRNOS.get(exc.errno or 0)
+                if refused is not None:
+                    raise self._give_up(
+                        ForwardError(refused, refusal_message(self.path, refused))
+                    ) from None
                 reason = _WAIT_ERRNOS.get(exc.errno or 0)
                 if isinstance(exc, TimeoutError):
                     reason = "EAGAIN"
                 elif reason is None:
                     reason = errno.errorcode.get(exc.errno or 0, "OSError")
-                # A restarted manager leaves our socket pointing at a dead inode: reconnect.
-                self._drop()
+                now = self._clock()
                 if outage_started is None:
-                    outage_started = time.monotonic()
+                    outage_started = now
                     self.outages += 1
                     log.warning(
                         "manager queue %s unavailable (%s: %s); holding events until it is back",
@@ -157,15 +231,30 @@ class QueueForwarder:
                         exc.strerror,
                     )
                 if self._stopping():
+                    self.unsent = True
                     raise ForwardError(
                         reason, f"manager queue {self.path} unavailable ({reason}) at shutdown"
                     ) from exc
-                self._sleep(next(delays))
+                waited = now - outage_started
+                if self._max_wait is not None and waited >= self._max_wait:
+                    self.unsent = True
+                    raise self._give_up(
+                        ForwardError(
+                            reason,
+                            f"manager queue {self.path} still unavailable ({reason}) after "
+                            f"{waited:.0f} s (--queue-wait {self._max_wait:g}s): is the manager "
+                            "running? The events not sent are sent by the next run",
+                        )
+                    ) from None
+                delay = next(delays)
+                if self._max_wait is not None:
+                    delay = max(0.0, min(delay, self._max_wait - waited))
+                self._sleep(delay)
                 continue
             if outage_started is not None:
                 log.warning(
                     "manager queue %s is back after %.1f s; forwarding resumed",
                     self.path,
-                    time.monotonic() - outage_started,
+                    self._clock() - outage_started,
                 )
             return

@@ -4,12 +4,24 @@ The manager's wodle runs ``wodles/aws/aws-s3 --service cloudwatchlogs ...`` on e
 reads its stdout, and logs the text after the first ``ERROR: `` when the exit code is not 0
 (it also forwards every stdout line to the manager as an event of location ``aws-s3``). This
 command takes that same command line, so that it can be installed in place of that script:
-it builds the service as ``ossec.conf`` would (same rules, same messages), collects once with
-our collector and our state, and answers in the old module's terms.
+it builds the service from its arguments with the rules and messages of ``ossec.conf``,
+collects once with our collector and our state, and answers in the old module's terms.
 
 Output, on stdout, one line per record: ``DEBUG: `` (``--debug 1`` shows what is done per
 region and log group and a summary; ``--debug 2`` and more add one line per stream),
 ``WARNING: `` and ``ERROR: `` (always; the old module showed its warnings only as DEBUG lines).
+The old module's own lines come where it printed them, word for word:
+
+- ``--debug 1`` and more: ``DEBUG: +++ Debug mode on - Level: N`` first; per stream that
+  sent events, ``DEBUG: +++ Sent N events to Analysisd``; per log group that had nothing
+  new, ``DEBUG: +++ There are no new events in the "GROUP" group``; for a region that
+  CloudWatch Logs does not have, ``DEBUG: +++ ERROR: Invalid region 'X'`` (without
+  ``--debug``, ``ERROR: Invalid region 'X'``), exit 22;
+- ``--debug 2`` and more: per event discarded, ``DEBUG: +++ The "REGEX" regex found a match
+  in the "FIELD" field. The event will be skipped.`` (a JSON message, with a field), or
+  ``DEBUG: +++ The "REGEX" regex found a match. The event will be skipped.`` (matched as a
+  whole).
+
 No secret is ever printed, at any level, and no event message either (the old module printed
 each at level 3, echoed its arguments, secret key included, at level 2, and those lines came
 back to the manager as events).
@@ -36,21 +48,23 @@ Exit codes, from the old module's table (``aws_s3.py``), for the cases that appl
 Accepted and ignored, because they concern buckets and subscribers: ``-O/--aws_organization_id``,
 ``-x/--external_id``, ``-R/--remove``, ``-l/--trail_prefix``, ``-L/--trail_suffix``, ``-t/--type``.
 The old ``-q/--queue`` (an SQS queue name, for subscribers only) is not accepted: ``--queue``
-here is ours. Differences that are deliberate: ``-e/--skip_on_error`` is recorded but every
-run keeps going past a failing group anyway (the exit code still reports it);
+here is ours. Differences that are deliberate: ``-e/--skip_on_error`` is accepted and changes
+nothing (``SKIP_ON_ERROR`` in ``config``: every run keeps going past a failing group, and the
+exit code still reports it);
 ``-P/--remove-log-streams`` keeps a stream written to within the last 10 minutes; ``-o/--reparse``
 forgets the positions of the named groups, so every stream is read again from
 ``--only_logs_after`` (or from the first day this collector read the group);
 ``-rd/--iam_role_duration`` takes 900 to 3600 like ``ossec.conf``.
 
-Our extensions: ``--queue PATH`` (or ``AWS_WODLE_QUEUE``) for the manager's queue socket, and
-``--state PATH`` (or ``AWS_WODLE_STATE``) for the state file; by default the same files as
-``aws-wodle run`` uses under the manager's home.
+Our extensions: ``--queue PATH`` (or ``AWS_WODLE_QUEUE``) for the manager's queue socket,
+``--state PATH`` (or ``AWS_WODLE_STATE``) for the state file (by default the same files as
+``aws-wodle run`` uses under the manager's home), and ``--settle SECONDS`` as for ``run``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import re
@@ -58,22 +72,31 @@ import signal
 import sys
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from types import FrameType
 from typing import NoReturn
-from xml.sax.saxutils import escape, quoteattr
 
 from . import __version__, logsetup
 from .cloudwatch import AwsAccess, known_regions
-from .config import CloudWatchService, Config, parse_config, parse_date
+from .config import (
+    DEFAULT_INTERVAL_SECONDS,
+    SKIP_ON_ERROR,
+    CloudWatchService,
+    Config,
+    DiscardRule,
+    Findings,
+    Option,
+    Wodle,
+    build_service,
+)
 from .daemon import Daemon
-from .errors import AccessDenied, AwsError, ConfigError, CredentialsError, ForwardError, StateError
+from .errors import AccessDenied, AwsError, CredentialsError, ForwardError, StateError
 from .forward import QueueForwarder
 from .paths import DEFAULT_HOME, queue_path, state_path
-from .pipeline import Context, Tally
-from .state import StateStore, StreamKey, StreamRecord
+from .pipeline import DEFAULT_SETTLE_SECONDS, Context, Tally
+from .schedule import Interval
+from .state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +195,11 @@ def _debug_level(text: str) -> int:
     return int(text)
 
 
-def _date(text: str) -> datetime:
-    try:
-        return parse_date(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def _seconds(text: str) -> float:
+    match = re.fullmatch(r"\s*([0-9]+)\s*(s?)\s*", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"invalid duration '{text}': a number of seconds")
+    return float(match.group(1))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -192,7 +215,7 @@ def parser() -> argparse.ArgumentParser:
     kind.add_argument("-sb", "--subscriber", help="refused: subscribers are not handled here")
     p.add_argument("-g", "--aws_log_groups", default="", help="comma-separated log groups")
     p.add_argument("-r", "--regions", default="", help="comma-separated regions")
-    p.add_argument("-s", "--only_logs_after", type=_date, help="YYYY-MMM-DD, e.g. 2024-JAN-31")
+    p.add_argument("-s", "--only_logs_after", help="YYYY-MMM-DD, e.g. 2024-JAN-31")
     p.add_argument(
         "-P", "--remove-log-streams", action="store_true", dest="remove_log_streams",
         help="delete each stream once every event of it was forwarded",
@@ -209,7 +232,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--aws_account_id", help="account id labelling the state")
     p.add_argument("-n", "--aws_account_alias", help="account alias")
     p.add_argument("-d", "--debug", type=_debug_level, default=0, help="0 to 3")
-    p.add_argument("-e", "--skip_on_error", action="store_true", help="accepted (see --help)")
+    p.add_argument("-e", "--skip_on_error", action="store_true", help=SKIP_ON_ERROR)
     p.add_argument("-o", "--reparse", action="store_true", help="read everything again")
     ignored = p.add_argument_group("accepted and ignored (buckets and subscribers only)")
     for short, long in (("-O", "--aws_organization_id"), ("-x", "--external_id")):
@@ -220,6 +243,14 @@ def parser() -> argparse.ArgumentParser:
     ours = p.add_argument_group("aws-wodle extensions")
     ours.add_argument("--queue", help=f"manager queue socket (or ${QUEUE_ENV})")
     ours.add_argument("--state", help=f"state file (or ${STATE_ENV})")
+    ours.add_argument(
+        "--settle",
+        type=_seconds,
+        default=DEFAULT_SETTLE_SECONDS,
+        metavar="SECONDS",
+        help="events accepted by AWS less than this long ago wait for the next run "
+        f"(as run --settle; default {DEFAULT_SETTLE_SECONDS:g})",
+    )
     return p
 
 
@@ -259,82 +290,108 @@ def _check_kind(args: argparse.Namespace) -> None:
         )
 
 
-def _option_values(args: argparse.Namespace) -> dict[str, str]:
-    """The service options given, by ossec.conf tag, each checked for XML-safe text."""
-    values: dict[str, str] = {}
-    for tag in (
-        "aws_log_groups",
-        "regions",
-        "aws_profile",
-        "access_key",
-        "secret_key",
-        "iam_role_arn",
-        "iam_role_duration",
-        "sts_endpoint",
-        "service_endpoint",
-        "aws_account_id",
-        "aws_account_alias",
-        "discard_regex",
-        "discard_field",
-    ):
-        value = getattr(args, tag)
-        if value is None or (tag == "regions" and not value.strip()):
+# The service options of the command line, by their ossec.conf names.
+_OPTIONS = (
+    "aws_log_groups",
+    "regions",
+    "only_logs_after",
+    "aws_profile",
+    "access_key",
+    "secret_key",
+    "iam_role_arn",
+    "iam_role_duration",
+    "sts_endpoint",
+    "service_endpoint",
+    "aws_account_id",
+    "aws_account_alias",
+    "discard_regex",
+)
+
+
+def _options(args: argparse.Namespace) -> dict[str, Option]:
+    """The service options given, by their ossec.conf names, as ``config`` reads them."""
+    options: dict[str, Option] = {}
+    for name in _OPTIONS:
+        value = getattr(args, name)
+        if value is None or (name == "regions" and not value.strip()):
             continue
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise Refused(EXIT_ARGUMENTS, f"--{tag} is not valid UTF-8") from None
         if _CONTROL.search(value):
-            raise Refused(EXIT_ARGUMENTS, f"--{tag} holds control characters")
-        values[tag] = value
-    return values
+            raise Refused(EXIT_ARGUMENTS, f"--{name} holds control characters")
+        options[name] = Option(value, field=args.discard_field if name == "discard_regex" else None)
+    if args.remove_log_streams:
+        options["remove_log_streams"] = Option("yes")
+    return options
 
 
 def _check_regions(text: str, known: Iterable[str]) -> None:
+    """Refuse a region that CloudWatch Logs does not have, in the old module's words: at
+    ``--debug 1`` and more its DEBUG line, else an ERROR line; exit 22."""
     valid = set(known)
     for region in (entry.strip() for entry in text.split(",")):
         if region and region not in valid:
-            raise Refused(EXIT_REGION, f"Invalid region '{region}': not a CloudWatch Logs region")
+            if log.isEnabledFor(logging.INFO):
+                log.info("+++ ERROR: Invalid region '%s'", region)
+                raise Refused(EXIT_REGION)
+            raise Refused(EXIT_REGION, f"Invalid region '{region}'")
 
 
-def build_config(args: argparse.Namespace) -> Config:
-    """The configuration that ``ossec.conf`` would hold for these options, with its rules.
-
-    Raises Refused with every problem found.
-    """
-    values = _option_values(args)
-    if not values.get("aws_log_groups", "").strip():
+def build_service_from(args: argparse.Namespace) -> CloudWatchService:
+    """The service these arguments describe, read with the rules and messages of
+    ``ossec.conf``; raises Refused with every problem found."""
+    if args.discard_field is not None and args.discard_regex is None:
+        raise Refused(EXIT_ARGUMENTS, "--discard-field needs --discard-regex")
+    options = _options(args)
+    if not options.get("aws_log_groups", Option("")).text.strip():
         raise Refused(EXIT_ARGUMENTS, "--aws_log_groups is required for the cloudwatchlogs service")
     known = known_regions()
-    _check_regions(values.get("regions", ""), known)
-    field = values.pop("discard_field", None)
-    regex = values.pop("discard_regex", None)
-    if field is not None and regex is None:
-        raise Refused(EXIT_ARGUMENTS, "--discard-field needs --discard-regex")
-    body = [f"<{tag}>{escape(value)}</{tag}>" for tag, value in values.items()]
-    if args.only_logs_after is not None:
-        body.append(f"<only_logs_after>{args.only_logs_after.isoformat()}</only_logs_after>")
-    if args.remove_log_streams:
-        body.append("<remove_log_streams>yes</remove_log_streams>")
-    if regex is not None:
-        attribute = f" field={quoteattr(field)}" if field is not None else ""
-        body.append(f"<discard_regex{attribute}>{escape(regex)}</discard_regex>")
-    skip = "yes" if args.skip_on_error else "no"
-    text = (
-        f'<ossec_config><wodle name="aws-s3"><skip_on_error>{skip}</skip_on_error>'
-        f'<service type="cloudwatchlogs">{"".join(body)}</service></wodle></ossec_config>'
+    _check_regions(args.regions, known)
+    found = Findings()
+    service = build_service(options, 0, found, known)
+    if service is None:
+        raise Refused(EXIT_ARGUMENTS, *(message for _, message in found.errors))
+    for _, message in found.warnings:
+        log.warning("%s", message)
+    if service.discard is not None:
+        discard = AnnouncedDiscard(service.discard.pattern, service.discard.field)
+        service = dataclasses.replace(service, discard=discard)
+    return service
+
+
+def config_of(service: CloudWatchService, *, skip_on_error: bool) -> Config:
+    """A configuration of one wodle holding ``service``, to run now."""
+    wodle = Wodle(
+        line=0,
+        disabled=False,
+        schedule=Interval(seconds=DEFAULT_INTERVAL_SECONDS),
+        skip_on_error=skip_on_error,
+        services=(service,),
     )
-    try:
-        config = parse_config(text.encode("utf-8"), "command line", known)
-    except ConfigError as exc:
-        raise Refused(EXIT_ARGUMENTS, *(problem.message for problem in exc.problems)) from None
-    for warning in config.warnings:
-        log.warning("%s", warning.message)
-    return config
+    return Config(path="command line", wodles=(wodle,), warnings=())
+
+
+@dataclass(frozen=True)
+class AnnouncedDiscard(DiscardRule):
+    """A discard rule that prints the old module's line for each event it drops (shown at
+    ``--debug 2`` and more, as the old module showed it)."""
+
+    def discards(self, message: str) -> bool:
+        where = self.matched_in(message)
+        if where == "field":
+            log.debug(
+                '+++ The "%s" regex found a match in the "%s" field. The event will be skipped.',
+                self.pattern.pattern,
+                self.field,
+            )
+        elif where == "message":
+            log.debug(
+                '+++ The "%s" regex found a match. The event will be skipped.',
+                self.pattern.pattern,
+            )
+        return where is not None
 
 
 def only_service(config: Config) -> CloudWatchService:
-    """The one service of a configuration built by ``build_config``."""
+    """The one service of a configuration built by ``config_of``."""
     return config.wodles[0].services[0]
 
 
@@ -362,17 +419,8 @@ def check_credentials(access: AwsAccess, service: CloudWatchService) -> str | No
 
 def forget_for_reparse(state: StateStore, account: str, service: CloudWatchService) -> int:
     """Drop the positions of the service's groups (in its regions, or all), so that every
-    stream is read again from the start; returns how many streams were forgotten."""
-    doomed = [
-        record.key
-        for record in state.all_records()
-        if record.key.account == account
-        and record.key.group in service.log_groups
-        and (not service.regions or record.key.region in service.regions)
-    ]
-    for key in doomed:
-        state.forget(key)
-    return len(doomed)
+    stream is read again from the start; returns how many groups were forgotten."""
+    return state.forget_groups(account, service.log_groups, service.regions)
 
 
 class QueuePatience:
@@ -405,45 +453,23 @@ class QueuePatience:
         return False
 
 
-def _iso(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds")
-
-
-def report(
-    before: dict[StreamKey, StreamRecord],
-    after: dict[StreamKey, StreamRecord],
-    service: CloudWatchService,
-) -> None:
-    """Log, per region and log group, what this run forwarded (INFO), and per stream (DEBUG)."""
-    groups: dict[tuple[str, str], list[tuple[StreamRecord, int]]] = defaultdict(list)
-    for key, record in after.items():
-        if key.group not in service.log_groups:
+def report(tally: Tally, service: CloudWatchService) -> None:
+    """The old module's lines: per stream that sent events, ``+++ Sent N events to
+    Analysisd`` (``--debug 1``), after ours naming the stream (``--debug 2``); per log group
+    with nothing new, ``+++ There are no new events in the "GROUP" group`` (``--debug 1``,
+    not after a failure: the old module stopped at the first one)."""
+    sent: dict[str, int] = {}
+    for (group, stream), count in sorted(tally.per_stream.items()):
+        if count <= 0:
             continue
-        if service.regions and key.region not in service.regions:
-            continue
-        previous = before.get(key)
-        sent = record.events - (previous.events if previous is not None else 0)
-        groups[(key.region, key.group)].append((record, sent))
-    for (region, group), streams in sorted(groups.items()):
-        total = sum(sent for _, sent in streams)
-        log.info(
-            "region %s, log group %s: %d events forwarded; %d streams known",
-            region,
-            group,
-            total,
-            len(streams),
-        )
-        for record, sent in streams:
-            log.debug(
-                "region %s, log group %s, log stream %s: %d events forwarded, newest event %s",
-                region,
-                group,
-                record.key.stream,
-                sent,
-                _iso(record.position.last_ts),
-            )
+        sent[group] = sent.get(group, 0) + count
+        log.debug("log group %s, log stream %s: %d events forwarded", group, stream, count)
+        log.info("+++ Sent %d events to Analysisd", count)
+    for group in service.log_groups:
+        if group in sent:
+            log.info("log group %s: %d events forwarded", group, sent[group])
+        elif not tally.failures:
+            log.info('+++ There are no new events in the "%s" group', group)
 
 
 def summary(tally: Tally, seconds: float) -> None:
@@ -513,8 +539,7 @@ def _collect_once(
         if account is None:
             raise Refused(EXIT_CREDENTIALS, "--reparse needs the account id: STS unreachable")
         forgotten = forget_for_reparse(state, account, service)
-        log.info("reparse: %d stream positions forgotten", forgotten)
-    before = {record.key: record for record in state.all_records()}
+        log.info("reparse: %d group positions forgotten", forgotten)
     try:
         tally = daemon.run_once()
     except ForwardError as exc:
@@ -522,7 +547,7 @@ def _collect_once(
     if patience.exhausted:
         raise queue_refusal("ECONNREFUSED", queue)
     if not daemon.abandoned:
-        report(before, {record.key: record for record in state.all_records()}, service)
+        report(tally, service)
     summary(tally, time.monotonic() - started)
     return tally
 
@@ -535,6 +560,7 @@ def collect(
     queue: str,
     state_path: str,
     queue_wait: float,
+    settle: float = DEFAULT_SETTLE_SECONDS,
 ) -> int:
     """Run the service once against the queue and state given; returns the exit code."""
     try:
@@ -548,7 +574,14 @@ def collect(
     patience.forwarder = forwarder
     daemon = Daemon(
         load=lambda: config,
-        ctx=Context(state=state, forwarder=forwarder, stop=stop),
+        ctx=Context(
+            state=state,
+            forwarder=forwarder,
+            stop=stop,
+            settle=settle,
+            # the old module's "+++ Sent N events" lines, shown from --debug 1
+            count_streams=log.isEnabledFor(logging.INFO),
+        ),
         config=config,
         make_access=lambda _service: access,
     )
@@ -590,10 +623,12 @@ def main(
         return EXIT_ARGUMENTS
     setup_output(args.debug)
     logsetup.add_secrets([args.secret_key])
+    if args.debug > 0:
+        log.info("+++ Debug mode on - Level: %d", args.debug)
     try:
         _check_kind(args)
-        config = build_config(args)
-        service = only_service(config)
+        service = build_service_from(args)
+        config = config_of(service, skip_on_error=args.skip_on_error)
         queue, state_path = paths(args, ossec_home)
         log.info(
             "aws-wodle %s: cloudwatchlogs, log groups %s, regions %s; queue %s, state %s",
@@ -610,6 +645,7 @@ def main(
             queue=queue,
             state_path=state_path,
             queue_wait=queue_wait,
+            settle=args.settle,
         )
     except Refused as exc:
         for message in exc.messages:

@@ -1,9 +1,9 @@
 """Logging to stderr, with every configured secret masked at every level.
 
-Formats: ``syslog`` (the default) starts each line with its syslog priority (``<3>`` error,
+Formats: ``syslog`` starts each line with its syslog priority (``<3>`` error,
 ``<4>`` warning, ``<6>`` info, ``<7>`` debug), which systemd's journal reads as the line's
 level; ``json`` writes one JSON object a line for log shippers; ``plain`` adds a timestamp
-for a terminal.
+for a terminal. Without a choice, a terminal gets ``plain`` and anything else ``syslog``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
+from typing import TextIO
 
 # These libraries log request and response bodies at DEBUG, and STS answers carry secret
 # keys and session tokens: they never log below WARNING, whatever our level.
@@ -85,8 +86,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
-def setup(level: str = "info", fmt: str = "syslog") -> None:
-    """Send log lines to stderr at ``level`` (debug, info, warning, error) in ``fmt``."""
+def default_format(stream: TextIO) -> str:
+    """``plain`` for a person at a terminal, ``syslog`` for the journal and everything else."""
+    try:
+        return "plain" if stream.isatty() else "syslog"
+    except ValueError:  # a closed stream
+        return "syslog"
+
+
+def setup(level: str = "info", fmt: str | None = None) -> str:
+    """Send log lines to stderr at ``level`` (debug, info, warning, error) in ``fmt``
+    (None: ``default_format`` of stderr); returns the format used."""
+    if fmt is None:
+        fmt = default_format(sys.stderr)
     handler = logging.StreamHandler(sys.stderr)
     formatters: dict[str, logging.Formatter] = {
         "syslog": SyslogFormatter(),
@@ -100,3 +112,4 @@ def setup(level: str = "info", fmt: str = "syslog") -> None:
     root.setLevel(level.upper())
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    return fmt

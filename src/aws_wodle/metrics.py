@@ -5,12 +5,13 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .budget import Budgets
-from .pipeline import Tally
+from .pipeline import LATENESS_BUCKETS, Tally
 from .state import StateStore
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Metrics:
         self.deleted = 0
         self.cycles = 0
         self.failures: Counter[str] = Counter()
+        self.lateness: Counter[float] = Counter()
 
     def add_cycle(self, tally: Tally) -> None:
         with self._lock:
@@ -55,6 +57,7 @@ class Metrics:
             self.deleted += tally.deleted
             self.cycles += 1
             self.failures.update(tally.reasons)
+            self.lateness.update(tally.lateness)
 
     def render(self) -> str:
         """The metrics in Prometheus' text format."""
@@ -78,6 +81,18 @@ class Metrics:
             family("aws_wodle_failures_total", "counter", "Failed collections, by reason.")
             for reason, count in sorted(self.failures.items()):
                 out.append(f'aws_wodle_failures_total{{reason="{_label(reason)}"}} {count}')
+            family(
+                "aws_wodle_event_lateness_seconds",
+                "histogram",
+                "How long after its timestamp each forwarded event was ingested; events later "
+                "than --lookback are not seen, so a tail near it means: raise --lookback.",
+            )
+            total = 0
+            for bound in (*LATENESS_BUCKETS, float("inf")):
+                total += self.lateness.get(bound, 0)
+                le = "+Inf" if bound == float("inf") else f"{bound:g}"
+                out.append(f'aws_wodle_event_lateness_seconds_bucket{{le="{le}"}} {total}')
+            out.append(f"aws_wodle_event_lateness_seconds_count {total}")
         budgets = self.budgets.all()
         family("aws_wodle_api_calls_total", "counter", "CloudWatch Logs requests, by operation.")
         family("aws_wodle_throttles_total", "counter", "Requests answered ThrottlingException.")
@@ -87,8 +102,12 @@ class Metrics:
                 out.append(f'aws_wodle_api_calls_total{{{where},operation="{operation}"}} {count}')
             for operation, count in sorted(budget.throttled_calls.items()):
                 out.append(f'aws_wodle_throttles_total{{{where},operation="{operation}"}} {count}')
-        family("aws_wodle_lag_seconds", "gauge", "Largest lag behind the newest event, by group.")
-        for account, region, group, lag in self.state.group_lags():
+        family(
+            "aws_wodle_lag_seconds",
+            "gauge",
+            "How far each group's collection is behind now (the last fence's age).",
+        )
+        for account, region, group, lag in self.state.group_lags(int(time.time() * 1000)):
             labels = (
                 f'account="{_label(account)}",region="{_label(region)}",group="{_label(group)}"'
             )

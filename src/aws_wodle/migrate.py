@@ -4,35 +4,43 @@ The old module keeps, in ``<ossec-home>/wodles/aws/aws_services.db``, a table
 ``cloudwatch_logs (aws_region, aws_log_group, aws_log_stream, next_token, start_time,
 end_time)``: per stream, the first and the newest event time it covered (ms) and a forward
 token, without the account. Its next run would resume at ``end_time + 1``: every event at
-``end_time`` was sent. Each row becomes our position ``covered_from=start_time,
-last_ts=end_time`` with the boundary mark ``cursor.ALL_AT_BOUNDARY``, so that our collector
-resumes at ``end_time`` and skips exactly the events there; the token is dropped (it may be
-past its 24 hours). A row without ``end_time`` resumes at ``start_time``.
+``end_time`` was sent. Each row becomes a seed for the group's first read: the stream's
+events up to ``end_time`` count as sent, every one at ``end_time`` included (the mark
+``Boundary.ALL``); the token is dropped (it may be past its 24 hours). A row without
+``end_time`` has sent nothing.
 
 Each imported group also gets its default start (used when ``only_logs_after`` is not set)
 at its earliest ``start_time``: otherwise a stream the old module last read before today
 would restart at today 00:00 and lose the events in between.
 
-A stream that our state already holds is never overwritten: our position is newer. The old
+A stream that our state already holds, or of a group we already collect, is never
+overwritten: our position is newer. The old
 database is opened read-only and never changed; this module is the only one that reads it.
+
+Operators run this as root, and the service runs as the manager's user: run as root, the
+import gives the state files it leaves (database, ``-wal``, ``-shm``, lock) to the owner of
+the state directory, and refuses to start when that directory does not exist yet.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import pwd
 import re
 import sqlite3
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cursor
 from .cloudwatch import AwsAccess
 from .config import CloudWatchService
 from .errors import AwsError, StateError
+from .model import Boundary
 from .paths import DEFAULT_HOME, state_path
-from .state import Position, StateStore, StreamKey
+from .state import StateStore, StreamKey
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -157,38 +165,33 @@ def read_old_rows(old_db: str) -> tuple[list[OldRow], list[str]]:
     return rows, problems
 
 
-def position_of(row: OldRow) -> Position:
-    """Our position for a stream where the old module stopped (see the module docstring)."""
+def position_of(row: OldRow) -> Boundary:
+    """What the old module sent of a stream (see the module docstring)."""
     if row.end_time is None:
-        return Position(covered_from=row.start_time)
-    return Position(
-        covered_from=row.start_time,
-        last_ts=row.end_time,
-        boundary=(cursor.ALL_AT_BOUNDARY,),
-        token=None,
-    )
+        return Boundary()
+    return Boundary(row.end_time, (Boundary.ALL,))
 
 
 def import_rows(
     rows: Sequence[OldRow], problems: Sequence[str], state: StateStore, account: str
 ) -> ImportResult:
     """Write the positions of ``rows`` for ``account``, leaving streams we already hold."""
-    fresh: list[tuple[StreamKey, Position, int, int]] = []
+    fresh: list[tuple[StreamKey, int, Boundary]] = []
     skipped = 0
     earliest: dict[tuple[str, str], int] = {}
     for row in rows:
         key = StreamKey(account, row.region, row.group, row.stream)
-        if state.get(key) is not None:
+        if state.has_stream(key):
             skipped += 1
             continue
-        fresh.append((key, position_of(row), 0, 0))
+        fresh.append((key, row.start_time, position_of(row)))
         where = (row.region, row.group)
         earliest[where] = min(earliest.get(where, row.start_time), row.start_time)
     # Group starts first: a crash before the positions are written leaves them to a re-run.
     for (region, group), start in sorted(earliest.items()):
         state.group_default_start(account, region, group, start)
     if fresh:
-        state.save_many(fresh)
+        state.save_seeds(fresh)
     return ImportResult(len(fresh), skipped, len(problems), tuple(problems))
 
 
@@ -238,6 +241,65 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# The files of a state: the database, SQLite's two companions, and our lock.
+STATE_SUFFIXES = ("", "-wal", "-shm", ".lock")
+
+
+def _running_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def missing_directory(state_file: str) -> str | None:
+    """Run as root, the state directory must exist already, made for the service's user:
+    one that root made would keep the service out. The problem line, or None."""
+    folder = Path(state_file).parent
+    if not _running_as_root() or folder.is_dir():
+        return None
+    return (
+        f"the state directory {folder} does not exist; create it for the service's user "
+        f"first (install -d -o wazuh -g wazuh -m 0750 {folder}; the package does this), or "
+        f"run this as that user: sudo -u wazuh aws-wodle import-state ..."
+    )
+
+
+def hand_over(state_file: str) -> list[str]:
+    """Run as root, give each file of the state (see ``STATE_SUFFIXES``) that someone else
+    than its directory's owner holds to that owner, mode 0600, so that the service (which
+    runs as the manager's user) can open them; returns the paths changed.
+
+    Symbolic links, other kinds of files and files with several links are left alone: the
+    directory is the service user's, and root must not be tricked into giving it anything.
+    """
+    if not _running_as_root():
+        return []
+    folder = Path(state_file).parent
+    owner = folder.stat()
+    changed: list[str] = []
+    for suffix in STATE_SUFFIXES:
+        path = state_file + suffix
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            continue  # absent (SQLite removes -wal and -shm on close), or a symbolic link
+        try:
+            info = os.fstat(fd)
+            plain = stat.S_ISREG(info.st_mode) and info.st_nlink == 1
+            if plain and (info.st_uid, info.st_gid) != (owner.st_uid, owner.st_gid):
+                os.fchown(fd, owner.st_uid, owner.st_gid)
+                os.fchmod(fd, 0o600)
+                changed.append(path)
+        finally:
+            os.close(fd)
+    return changed
+
+
 def _fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return EXIT_FAILED
@@ -263,20 +325,34 @@ def main(argv: Sequence[str]) -> int:
             account = account_of_credentials(args.aws_profile, args.sts_endpoint)
         except AwsError as exc:
             return _fail(f"cannot find the account of the credentials ({exc}); pass --account")
+    missing = missing_directory(state_file)
+    if missing is not None:
+        return _fail(missing)
     try:
-        state = StateStore(state_file)
-    except StateError as exc:
-        return _fail(str(exc))
-    try:
-        result = import_rows(rows, problems, state, account)
-    except (StateError, sqlite3.Error) as exc:
-        return _fail(f"cannot write {state_file}: {exc}")
+        try:
+            state = StateStore(state_file)
+        except StateError as exc:
+            return _fail(str(exc))
+        try:
+            result = import_rows(rows, problems, state, account)
+        except (StateError, sqlite3.Error) as exc:
+            return _fail(f"cannot write {state_file}: {exc}")
+        finally:
+            state.close()
     finally:
-        state.close()
+        # Even after a failure: a file left to root would keep the service out.
+        handed = hand_over(state_file)
     for problem in result.problems:
         print(f"warning: {old_db}: {problem}", file=sys.stderr)
     print(
         f"imported {result.imported} streams from {old_db} into {state_file} for account "
         f"{account}; {result.skipped} already there (kept), {result.bad} bad rows skipped"
     )
+    if handed:
+        folder = Path(state_file).parent
+        owner = folder.stat()
+        print(
+            f"{', '.join(handed)} now belong to {_user_name(owner.st_uid)}, the owner of "
+            f"{folder}, so that the service can open them"
+        )
     return EXIT_OK

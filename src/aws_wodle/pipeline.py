@@ -9,13 +9,19 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from .budget import Budgets
-from .cloudwatch import LogEvent
-from .config import DiscardRule
-from .forward import HEADER, MAX_DATAGRAM, QueueForwarder, frame
+from .discovery import DEFAULT_DISCOVER_SECONDS
+from .envelope import Envelope
+from .forward import HEADER, MAX_DATAGRAM, frame
+from .groups import GroupRules
+from .model import Discard, LogEvent
 from .progress import Progress
-from .state import StateStore
+
+if TYPE_CHECKING:  # the engine imports this module: it must not load sqlite3 or lxml
+    from .forward import QueueForwarder
+    from .state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +33,20 @@ DEFAULT_LOOKBACK_SECONDS = 900.0
 # PutLogEvents is eventually consistent: an event accepted this long ago is taken to be
 # readable. Reads lag writes by seconds in practice; the margin delays delivery by as much.
 DEFAULT_SETTLE_SECONDS = 30.0
+
+
+# Upper bounds (seconds) of the lateness histogram: how long after its timestamp an event
+# was ingested. Spans agents' batching (seconds) to VPC Flow Logs and CloudTrail (minutes).
+LATENESS_BUCKETS = (1.0, 10.0, 60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 21600.0, 86400.0)
+
+
+def lateness_bucket(late_ms: int) -> float:
+    """The histogram bucket (its upper bound in seconds, or infinity) of a lateness."""
+    seconds = late_ms / 1000
+    for bound in LATENESS_BUCKETS:
+        if seconds <= bound:
+            return bound
+    return float("inf")
 
 
 class Stopped(Exception):
@@ -43,12 +63,19 @@ class Context:
     remove_idle: float = DEFAULT_REMOVE_IDLE_SECONDS
     lookback: float = DEFAULT_LOOKBACK_SECONDS
     settle: float = DEFAULT_SETTLE_SECONDS
+    # Count events per stream in the tally (the debug log and `legacy` show them); off, a
+    # cycle's memory does not grow with the number of streams it read.
+    count_streams: bool = False
     stop: threading.Event = field(default_factory=threading.Event)
     clock: Callable[[], float] = time.time
     # Held from a page's first send to its commit: at any moment at most one page has been
     # forwarded without its position on disk, so a crash repeats at most that page.
     page_lock: threading.Lock = field(default_factory=threading.Lock)
     progress: Progress = field(default_factory=Progress)
+    # The settings file's [[group]] sections: per-group stream filters and the envelope.
+    group_rules: GroupRules = field(default_factory=GroupRules)
+    # How often a prefix entry (``/aws/lambda/*``) is listed again in each region, at most.
+    discover_every: float = DEFAULT_DISCOVER_SECONDS
 
 
 @dataclass
@@ -65,6 +92,10 @@ class Tally:
     groups: int = 0
     failures: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
+    # Events sent per (group, stream), and how late the events sent were (seconds from
+    # their timestamp to their ingestion, by histogram bucket upper bound).
+    per_stream: Counter[tuple[str, str]] = field(default_factory=Counter)
+    lateness: Counter[float] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, other: Tally) -> None:
@@ -79,6 +110,8 @@ class Tally:
             self.groups += other.groups
             self.failures.extend(other.failures)
             self.reasons.update(other.reasons)
+            self.per_stream.update(other.per_stream)
+            self.lateness.update(other.lateness)
 
     def fail(self, reason: str, message: str) -> None:
         """Count a failure: ``reason`` is its kind (e.g. AccessDenied), for metrics."""
@@ -95,12 +128,19 @@ def today_start(now: float) -> int:
     return int(day.timestamp() * 1000)
 
 
-def encode(event: LogEvent, discard: DiscardRule | None, where: str, tally: Tally) -> bytes | None:
-    """The datagram of one event, or None when the discard rule drops it; counts it."""
+def encode(
+    event: LogEvent,
+    discard: Discard | None,
+    where: str,
+    tally: Tally,
+    envelope: Envelope | None = None,
+) -> bytes | None:
+    """The datagram of one event (its raw message, or the ``envelope`` holding it), or None
+    when the discard rule drops it; counts it."""
     if discard is not None and discard.discards(event.message):
         tally.discarded += 1
         return None
-    data, truncated = frame(event.message)
+    data, truncated = frame(event.message) if envelope is None else envelope.frame(event)
     if truncated:
         tally.truncated += 1
         stamp = datetime.fromtimestamp(event.timestamp / 1000, tz=timezone.utc)
@@ -117,7 +157,7 @@ def encode(event: LogEvent, discard: DiscardRule | None, where: str, tally: Tall
 
 
 def datagrams(
-    events: list[LogEvent], discard: DiscardRule | None, where: str, tally: Tally
+    events: list[LogEvent], discard: Discard | None, where: str, tally: Tally
 ) -> Iterator[bytes]:
     """The datagrams for the events that the discard rule keeps, in order.
 

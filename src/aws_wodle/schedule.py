@@ -1,117 +1,166 @@
-"""When a wodle runs next: pure functions of a Schedule and the times handed in."""
+"""When a wodle runs: one frozen type per kind of schedule, each answering "when next?".
+
+- ``Interval``: every N seconds, counted from the start of the previous run.
+- ``Daily``: at a wall-clock time, every N days.
+- ``Weekly``: on a weekday at a wall-clock time, every N weeks.
+- ``Monthly``: on a day of the month at a wall-clock time, every N months (a day the month
+  lacks falls on its last day: 31 runs on 30 April, 28 or 29 February).
+
+Each is pure: the times come in as arguments, and wall-clock times are read in the time
+zone of the ``now`` given. Missed runs are never caught up in a burst: one run stands for
+all of them.
+"""
 
 from __future__ import annotations
 
 import calendar
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
-
-from aws_wodle.config import Schedule
 
 # A run that starts up to this long before its slot (a timer that fires a little early, a
 # clock that was stepped) counts as that slot's run, so the slot is not run twice. Slots are
 # at least one day apart, so this cannot skip a slot.
 EARLY_START_GRACE = timedelta(minutes=1)
 
-_DAY_SECONDS = 86400
-_WEEK_SECONDS = 604800
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _positive(name: str, value: int) -> None:
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got: {value}")
+
+
+def _check_at(at: time) -> None:
+    if at.second or at.microsecond or at.tzinfo is not None:
+        raise ValueError(f"the time of day is hours and minutes, got: {at.isoformat()}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interval:
+    """Every ``seconds``; the first run at start (``run_on_start``) or one interval later."""
+
+    seconds: int
+    run_on_start: bool = True
+
+    def __post_init__(self) -> None:
+        _positive("an interval's seconds", self.seconds)
+
+    def first_run(self, now: datetime) -> datetime:
+        """When the first run happens after a start at ``now``."""
+        return now if self.run_on_start else now + timedelta(seconds=self.seconds)
+
+    def next_run(self, last_start: datetime, now: datetime) -> datetime:
+        """``last_start`` plus the interval, or ``now`` if that moment has passed."""
+        due = last_start + timedelta(seconds=self.seconds)
+        return due if due >= now else now
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Slots:
+    """A schedule of wall-clock slots: the first run at start (``run_on_start``), or at the
+    first slot after it; then ``every`` slots apart."""
+
+    at: time = time(0, 0)
+    every: int = 1
+    run_on_start: bool = True
+
+    def __post_init__(self) -> None:
+        _check_at(self.at)
+        _positive("the number of days, weeks or months between runs", self.every)
+
+    def first_run(self, now: datetime) -> datetime:
+        """At once with ``run_on_start``, else the first slot strictly after ``now``."""
+        if self.run_on_start:
+            return now
+        return self._slot_after(now, now.tzinfo)
+
+    def next_run(self, last_start: datetime, now: datetime) -> datetime:
+        """The first slot after ``last_start`` (a start up to ``EARLY_START_GRACE`` early counts
+        as that slot's own run), stepped so that runs are ``every`` slots apart; a slot
+        already past steps on by ``every`` to the first not before ``now``."""
+        zone = now.tzinfo
+        moment = last_start.astimezone(zone) + EARLY_START_GRACE
+        slot = self._advance(self._slot_after(moment, zone), self.every - 1)
+        while slot < now:
+            slot = self._advance(slot, self.every)
+        return slot
+
+    def _on(self, day: date, zone: tzinfo | None) -> datetime:
+        return datetime.combine(day, self.at, tzinfo=zone)
+
+    def _slot_after(self, moment: datetime, zone: tzinfo | None) -> datetime:
+        raise NotImplementedError
+
+    def _advance(self, slot: datetime, count: int) -> datetime:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Daily(_Slots):
+    """At ``at`` (local time), every ``every`` days."""
+
+    def _slot_after(self, moment: datetime, zone: tzinfo | None) -> datetime:
+        local = moment.astimezone(zone) if zone is not None else moment
+        slot = self._on(local.date(), zone)
+        return slot if slot > local else self._on(local.date() + timedelta(days=1), zone)
+
+    def _advance(self, slot: datetime, count: int) -> datetime:
+        return self._on(slot.date() + timedelta(days=count), slot.tzinfo)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Weekly(_Slots):
+    """On ``weekday`` (0 is Monday) at ``at``, every ``every`` weeks."""
+
+    weekday: int
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 0 <= self.weekday <= 6:
+            raise ValueError(f"weekday must be 0 (Monday) to 6 (Sunday), got: {self.weekday}")
+
+    def _slot_after(self, moment: datetime, zone: tzinfo | None) -> datetime:
+        local = moment.astimezone(zone) if zone is not None else moment
+        today = local.date()
+        slot = self._on(today + timedelta(days=(self.weekday - today.weekday()) % 7), zone)
+        return slot if slot > local else slot + timedelta(days=7)
+
+    def _advance(self, slot: datetime, count: int) -> datetime:
+        return self._on(slot.date() + timedelta(days=7 * count), slot.tzinfo)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Monthly(_Slots):
+    """On ``day`` of the month (1-31) at ``at``, every ``every`` months."""
+
+    day: int
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 1 <= self.day <= 31:
+            raise ValueError(f"day must be 1 to 31, got: {self.day}")
+
+    def _day_in(self, year: int, month: int) -> date:
+        return date(year, month, min(self.day, calendar.monthrange(year, month)[1]))
+
+    def _slot_after(self, moment: datetime, zone: tzinfo | None) -> datetime:
+        local = moment.astimezone(zone) if zone is not None else moment
+        slot = self._on(self._day_in(local.year, local.month), zone)
+        return slot if slot > local else self._advance(slot, 1)
+
+    def _advance(self, slot: datetime, count: int) -> datetime:
+        months = slot.year * 12 + slot.month - 1 + count
+        return self._on(self._day_in(months // 12, months % 12 + 1), slot.tzinfo)
+
+
+Schedule = Interval | Daily | Weekly | Monthly
 
 
 def first_run(schedule: Schedule, now: datetime) -> datetime:
-    """When the first run happens after a start at ``now``.
-
-    - ``run_on_start``: at once (``now``).
-    - A plain interval: one interval after ``now``.
-    - A fixed time (``day``, ``wday`` or ``time``): the first matching wall-clock time strictly
-      after ``now``, in the time zone of ``now``.
-    """
-    if schedule.run_on_start:
-        return now
-    if not _is_fixed(schedule):
-        return now + timedelta(seconds=_plain_seconds(schedule))
-    return _first_slot_after(schedule, now, now.tzinfo)
+    """When the first run of ``schedule`` happens after a start at ``now``."""
+    return schedule.first_run(now)
 
 
 def next_run(schedule: Schedule, last_start: datetime, now: datetime) -> datetime:
-    """When the run after the one that started at ``last_start`` happens, seen at ``now``.
-
-    - A plain interval: ``last_start`` plus the interval; if that moment has already passed,
-      ``now``. Missed runs are never caught up in a burst: one run stands for all of them.
-    - A fixed time, interval of N days (``time``), N weeks (``wday``) or N months (``day``):
-      take the first matching slot strictly after ``last_start`` (a start up to
-      ``EARLY_START_GRACE`` early counts as the slot's own run), then step N-1 intervals from
-      it, so that runs are N days, weeks or months apart. If that slot has already passed,
-      keep stepping by N intervals to the first slot not before ``now``.
-    - Wall-clock times are read in the time zone of ``now``; ``day`` 29-31 falls on the last day
-      of shorter months (31 runs on 30 April, 28 or 29 February).
-    """
-    if not _is_fixed(schedule):
-        due = last_start + timedelta(seconds=_plain_seconds(schedule))
-        return due if due >= now else now
-    zone = now.tzinfo
-    slot = _first_slot_after(schedule, last_start.astimezone(zone) + EARLY_START_GRACE, zone)
-    steps = _steps(schedule)
-    slot = _advance(schedule, slot, steps - 1)
-    while slot < now:
-        slot = _advance(schedule, slot, steps)
-    return slot
-
-
-def _is_fixed(schedule: Schedule) -> bool:
-    return schedule.day is not None or schedule.wday is not None or schedule.time is not None
-
-
-def _plain_seconds(schedule: Schedule) -> int:
-    if schedule.interval_seconds is None or schedule.interval_seconds <= 0:
-        raise ValueError("a plain interval schedule needs interval_seconds > 0")
-    return schedule.interval_seconds
-
-
-def _steps(schedule: Schedule) -> int:
-    """How many slots (days, weeks or months) one interval spans."""
-    if schedule.day is not None:
-        return max(schedule.interval_months or 1, 1)
-    unit = _WEEK_SECONDS if schedule.wday is not None else _DAY_SECONDS
-    return max((schedule.interval_seconds or unit) // unit, 1)
-
-
-def _at(schedule: Schedule, day: date, zone: tzinfo | None) -> datetime:
-    hour, minute = schedule.time or (0, 0)
-    return datetime.combine(day, time(hour, minute), tzinfo=zone)
-
-
-def _month_day(year: int, month: int, day: int) -> date:
-    """``day`` of the month, or the month's last day when the month is shorter."""
-    return date(year, month, min(day, calendar.monthrange(year, month)[1]))
-
-
-def _first_slot_after(schedule: Schedule, moment: datetime, zone: tzinfo | None) -> datetime:
-    """The first matching wall-clock time strictly after ``moment``, in ``zone``."""
-    local = moment.astimezone(zone) if zone is not None else moment
-    today = local.date()
-    if schedule.day is not None:
-        slot = _at(schedule, _month_day(today.year, today.month, schedule.day), zone)
-        if slot <= local:
-            slot = _advance(schedule, slot, 1)
-        return slot
-    if schedule.wday is not None:
-        ahead = (schedule.wday - today.weekday()) % 7
-        slot = _at(schedule, today + timedelta(days=ahead), zone)
-        if slot <= local:
-            slot = _at(schedule, today + timedelta(days=ahead + 7), zone)
-        return slot
-    slot = _at(schedule, today, zone)
-    if slot <= local:
-        slot = _at(schedule, today + timedelta(days=1), zone)
-    return slot
-
-
-def _advance(schedule: Schedule, slot: datetime, count: int) -> datetime:
-    """The slot ``count`` days, weeks or months after ``slot``, same wall-clock time."""
-    if count == 0:
-        return slot
-    if schedule.day is not None:
-        months = slot.year * 12 + slot.month - 1 + count
-        day = _month_day(months // 12, months % 12 + 1, schedule.day)
-        return _at(schedule, day, slot.tzinfo)
-    days = 7 * count if schedule.wday is not None else count
-    return _at(schedule, slot.date() + timedelta(days=days), slot.tzinfo)
+    """When the run after the one that started at ``last_start`` happens, seen at ``now``."""
+    return schedule.next_run(last_start, now)

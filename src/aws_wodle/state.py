@@ -8,22 +8,68 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .discovery import Listing
 from .errors import StateError, StateLocked
+from .model import Boundary, Cursor, Cycle, Gap, GroupInfo, GroupKey, Sent
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS cursors (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    log_group TEXT NOT NULL,
+    covered_from INTEGER NOT NULL,
+    fence INTEGER,
+    newest_ts INTEGER,
+    newest_ingestion INTEGER,
+    cycle_lo INTEGER,
+    cycle_fence INTEGER,
+    mark_ts INTEGER,
+    mark TEXT NOT NULL DEFAULT '[]',
+    gap_start INTEGER,
+    gap_until INTEGER,
+    gap_fence INTEGER,
+    gap_mark_ts INTEGER,
+    gap_mark TEXT NOT NULL DEFAULT '[]',
+    events INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    last_collected REAL,
+    last_checked REAL,
+    PRIMARY KEY (account, region, log_group)
+);
 CREATE TABLE IF NOT EXISTS streams (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    log_group TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    events INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    newest_ts INTEGER,
+    newest_ingestion INTEGER,
+    last_collected REAL,
+    PRIMARY KEY (account, region, log_group, stream)
+);
+CREATE TABLE IF NOT EXISTS stream_marks (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    log_group TEXT NOT NULL,
+    stream TEXT NOT NULL,
+    mark_ts INTEGER,
+    mark TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (account, region, log_group, stream)
+);
+CREATE TABLE IF NOT EXISTS seeds (
     account TEXT NOT NULL,
     region TEXT NOT NULL,
     log_group TEXT NOT NULL,
@@ -31,19 +77,6 @@ CREATE TABLE IF NOT EXISTS streams (
     covered_from INTEGER NOT NULL,
     last_ts INTEGER,
     boundary TEXT NOT NULL DEFAULT '[]',
-    token TEXT,
-    token_start INTEGER,
-    token_saved REAL,
-    last_ingestion INTEGER,
-    gap_from INTEGER,
-    gap_until INTEGER,
-    gap_boundary TEXT NOT NULL DEFAULT '[]',
-    checked_ingestion INTEGER,
-    last_read REAL,
-    reported_last_event INTEGER,
-    events INTEGER NOT NULL DEFAULT 0,
-    bytes INTEGER NOT NULL DEFAULT 0,
-    last_collected REAL,
     PRIMARY KEY (account, region, log_group, stream)
 );
 CREATE TABLE IF NOT EXISTS groups (
@@ -61,7 +94,30 @@ CREATE TABLE IF NOT EXISTS filter_denied (
 );
 CREATE TABLE IF NOT EXISTS identities (
     credentials TEXT PRIMARY KEY,
-    account TEXT NOT NULL
+    account TEXT NOT NULL,
+    partition TEXT NOT NULL DEFAULT 'aws',
+    asked REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS absent (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    log_group TEXT NOT NULL,
+    next_check REAL NOT NULL,
+    PRIMARY KEY (account, region, log_group)
+);
+CREATE TABLE IF NOT EXISTS listings (
+    account TEXT NOT NULL,
+    region TEXT NOT NULL,
+    prefix TEXT NOT NULL,
+    listed_at REAL NOT NULL,
+    first_listed_at REAL NOT NULL,
+    groups TEXT NOT NULL DEFAULT '[]',
+    new TEXT NOT NULL DEFAULT '[]',
+    PRIMARY KEY (account, region, prefix)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    at REAL NOT NULL,
+    message TEXT NOT NULL
 );
 """
 
@@ -75,55 +131,34 @@ class StreamKey:
     group: str
     stream: str
 
-
-@dataclass(frozen=True)
-class Position:
-    """Where to resume a stream, and what was forwarded at its last millisecond.
-
-    ``covered_from``: every event at or after this time (ms) was collected or is being
-    collected; ``last_ts``: the newest event timestamp forwarded; ``boundary``: digests of
-    the events forwarded with timestamp ``last_ts`` (with repeats), so that a re-read from
-    ``last_ts`` skips exactly those; ``token``: GetLogEvents' forward token, valid only with
-    the ``token_start`` it was obtained with, saved at ``token_saved`` (epoch seconds).
-    A backfill in progress (``only_logs_after`` moved earlier) still has to read from
-    ``gap_from`` up to ``gap_until`` (exclusive), skipping ``gap_boundary`` at ``gap_from``.
-    ``checked_ingestion`` is the stream's ``lastIngestionTime`` as DescribeLogStreams gave
-    it when the stream was last read to its end, at ``last_read`` (epoch seconds).
-    """
-
-    covered_from: int
-    last_ts: int | None = None
-    boundary: tuple[str, ...] = ()
-    token: str | None = None
-    token_start: int | None = None
-    token_saved: float | None = None
-    last_ingestion: int | None = None
-    gap_from: int | None = None
-    gap_until: int | None = None
-    gap_boundary: tuple[str, ...] = ()
-    checked_ingestion: int | None = None
-    last_read: float | None = None
+    @property
+    def group_key(self) -> GroupKey:
+        return GroupKey(self.account, self.region, self.group)
 
 
 @dataclass(frozen=True)
 class StreamRecord:
-    """A stored stream: its key, position and counters."""
+    """What was sent of one stream: counts and the newest times."""
 
     key: StreamKey
-    position: Position
+    events: int = 0
+    bytes: int = 0
+    newest_ts: int | None = None
+    newest_ingestion: int | None = None
+    last_collected: float | None = None
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    """A stored group: its cursor, counters and when it was last read to its end."""
+
+    key: GroupKey
+    cursor: Cursor
     events: int = 0
     bytes: int = 0
     last_collected: float | None = None
-    reported_last_event: int | None = None
-
-    @property
-    def lag_ms(self) -> int | None:
-        """How far the newest event forwarded is behind the newest CloudWatch reported."""
-        reported = self.reported_last_event
-        if reported is None:
-            return None
-        newest = self.position.last_ts if self.position.last_ts is not None else reported
-        return max(0, reported - newest)
+    last_checked: float | None = None
+    streams: int = 0
 
 
 class StateStore:
@@ -140,10 +175,13 @@ class StateStore:
         self._lock_fd: int | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except PermissionError as exc:
+            raise StateError(_refusal(self.path.parent, "cannot be created", exc)) from exc
         except OSError as exc:
             raise StateError(
                 f"cannot create the state directory {self.path.parent}: {exc}"
             ) from exc
+        _check_writable(self.path)
         if lock:
             self._lock_fd = _take_lock(self.path.with_name(self.path.name + ".lock"))
         try:
@@ -181,9 +219,11 @@ class StateStore:
             # FULL: a commit is on disk before save() returns, so a position that says
             # "forwarded" survives a power loss.
             db.execute("PRAGMA synchronous=FULL")
+            _refuse_newer(db, self.path)
+            _upgrade_v1(db)
             db.executescript(_SCHEMA)
+            _take_seeds_v1(db)
             _check_version(db, self.path)
-            _add_missing_columns(db)
         except BaseException:
             db.close()
             raise
@@ -208,116 +248,186 @@ class StateStore:
             os.close(self._lock_fd)
             self._lock_fd = None
 
-    # streams -----------------------------------------------------------------
-
-    def get(self, key: StreamKey) -> StreamRecord | None:
-        """The stored record of one stream, or None when it was never collected."""
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT {_COLUMNS} FROM streams WHERE account = ? AND region = ? "
-                "AND log_group = ? AND stream = ?",
-                (key.account, key.region, key.group, key.stream),
-            ).fetchone()
-        return None if row is None else _record(row)
-
-    def group_records(self, account: str, region: str, group: str) -> dict[str, StreamRecord]:
-        """Every stored stream of one group, by stream name."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM streams WHERE account = ? AND region = ? "
-                "AND log_group = ?",
-                (account, region, group),
-            ).fetchall()
-        return {r[3]: _record(r) for r in rows}
-
-    def save(self, key: StreamKey, position: Position, *, events: int, nbytes: int) -> None:
-        """Store a stream's new position and add to its counters, committed before returning."""
-        self.save_many([(key, position, events, nbytes)])
-
-    def save_many(self, rows: list[tuple[StreamKey, Position, int, int]]) -> None:
-        """Store several streams' positions (key, position, events, bytes) in one commit."""
-        now = time.time()
-        values = [
-            (
-                key.account,
-                key.region,
-                key.group,
-                key.stream,
-                p.covered_from,
-                p.last_ts,
-                json.dumps(list(p.boundary)),
-                p.token,
-                p.token_start,
-                p.token_saved,
-                p.last_ingestion,
-                p.gap_from,
-                p.gap_until,
-                json.dumps(list(p.gap_boundary)),
-                p.checked_ingestion,
-                p.last_read,
-                now,
-                events,
-                nbytes,
-            )
-            for key, p, events, nbytes in rows
-        ]
-        self._execute_many(_UPSERT, values)
-
-    def _execute_many(self, sql: str, rows: Sequence[tuple[object, ...]]) -> None:
-        """Run ``sql`` once per row, all in one transaction, committed before returning."""
+    def _transaction(self, work: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``work`` in one transaction, committed (on disk) before returning."""
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                self._db.executemany(sql, rows)
+                work(self._db)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
 
-    def note_reported(self, account: str, region: str, group: str, last: dict[str, int]) -> None:
-        """Record each stream's lastEventTimestamp as DescribeLogStreams reported it."""
-        self._execute_many(
-            "UPDATE streams SET reported_last_event = ? WHERE account = ? "
-            "AND region = ? AND log_group = ? AND stream = ?",
-            [(ts, account, region, group, name) for name, ts in last.items()],
-        )
+    def _one(self, sql: str, args: tuple[object, ...]) -> tuple[object, ...] | None:
+        with self._lock:
+            row = self._db.execute(sql, args).fetchone()
+        return None if row is None else tuple(row)
 
-    def group_lags(self) -> list[tuple[str, str, str, int]]:
-        """(account, region, group, lag in ms): the largest lag among each group's streams."""
+    # group cursors (the engine's Checkpoints) -------------------------------------------
+
+    def cursor(self, key: GroupKey) -> Cursor | None:
+        """The stored cursor of a group, or None when it was never collected."""
+        row = self._one(f"SELECT {_CURSOR_COLUMNS} FROM cursors WHERE {_GROUP_WHERE}", _gk(key))
+        return None if row is None else _cursor(row)
+
+    def save(self, key: GroupKey, cursor: Cursor, sent: Mapping[str, Sent]) -> None:
+        """Store a group's cursor and add ``sent`` to its streams' counters, in one commit."""
+        now = time.time()
+
+        def work(db: sqlite3.Connection) -> None:
+            _upsert_cursor(db, key, cursor, sent, now)
+
+        self._transaction(work)
+
+    def finish(self, key: GroupKey, cursor: Cursor) -> None:
+        """Store the cursor of a completed read; per-stream seeds and marks are done with."""
+        now = time.time()
+
+        def work(db: sqlite3.Connection) -> None:
+            _upsert_cursor(db, key, cursor, {}, now)
+            db.execute(
+                f"UPDATE cursors SET last_checked = ? WHERE {_GROUP_WHERE}", (now, *_gk(key))
+            )
+            db.execute(f"DELETE FROM seeds WHERE {_GROUP_WHERE}", _gk(key))
+            db.execute(f"DELETE FROM stream_marks WHERE {_GROUP_WHERE}", _gk(key))
+
+        self._transaction(work)
+
+    def seeds(self, key: GroupKey) -> dict[str, Boundary]:
+        """Per-stream positions kept from before group cursors, by stream name."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT account, region, log_group, "
-                "MAX(MAX(0, reported_last_event - COALESCE(last_ts, reported_last_event))) "
-                "FROM streams WHERE reported_last_event IS NOT NULL "
-                "GROUP BY account, region, log_group ORDER BY account, region, log_group"
+                f"SELECT stream, last_ts, boundary FROM seeds WHERE {_GROUP_WHERE} "
+                "AND last_ts IS NOT NULL",
+                _gk(key),
             ).fetchall()
-        return [(str(a), str(r), str(g), int(lag)) for a, r, g, lag in rows]
+        return {str(name): Boundary(int(ts), tuple(json.loads(b))) for name, ts, b in rows}
 
-    def forget(self, key: StreamKey) -> None:
-        """Drop a stream's row (the stream is gone)."""
+    def stream_marks(self, key: GroupKey) -> dict[str, Boundary]:
+        """The progress of each stream in a per-stream read under way."""
         with self._lock:
-            self._db.execute(
-                "DELETE FROM streams WHERE account = ? AND region = ? AND log_group = ? "
-                "AND stream = ?",
-                (key.account, key.region, key.group, key.stream),
+            rows = self._db.execute(
+                f"SELECT stream, mark_ts, mark FROM stream_marks WHERE {_GROUP_WHERE}", _gk(key)
+            ).fetchall()
+        return {str(name): _boundary(ts, mark) for name, ts, mark in rows}
+
+    def save_stream_mark(
+        self, key: GroupKey, stream: str, mark: Boundary, cursor: Cursor, sent: Mapping[str, Sent]
+    ) -> None:
+        """Store one stream's progress in a per-stream read, the cursor and the counters."""
+        now = time.time()
+
+        def work(db: sqlite3.Connection) -> None:
+            _upsert_cursor(db, key, cursor, sent, now)
+            db.execute(
+                "INSERT INTO stream_marks (account, region, log_group, stream, mark_ts, mark) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (account, region, log_group, stream) "
+                "DO UPDATE SET mark_ts = excluded.mark_ts, mark = excluded.mark",
+                (*_gk(key), stream, mark.ts, json.dumps(list(mark.digests))),
             )
 
-    def all_records(self) -> Iterator[StreamRecord]:
-        """Every stored stream, ordered by account, region, group and stream."""
+        self._transaction(work)
+
+    def forget_stream(self, key: GroupKey, stream: str) -> None:
+        """Drop what is kept of a deleted stream."""
+
+        def work(db: sqlite3.Connection) -> None:
+            for table in ("streams", "seeds", "stream_marks"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE {_GROUP_WHERE} AND stream = ?", (*_gk(key), stream)
+                )
+
+        self._transaction(work)
+
+    # per-stream seeds (import-state) ------------------------------------------------
+
+    def has_stream(self, key: StreamKey) -> bool:
+        """Whether anything is kept of a stream: counters, a seed, or its group's cursor."""
+        where = (key.account, key.region, key.group, key.stream)
+        for table in ("streams", "seeds"):
+            if self._one(f"SELECT 1 FROM {table} WHERE {_GROUP_WHERE} AND stream = ?", where):
+                return True
+        return self.cursor(key.group_key) is not None
+
+    def save_seeds(self, rows: Sequence[tuple[StreamKey, int, Boundary]]) -> None:
+        """Store per-stream positions (key, covered_from, boundary) for groups' first reads."""
+
+        def work(db: sqlite3.Connection) -> None:
+            db.executemany(
+                "INSERT OR REPLACE INTO seeds (account, region, log_group, stream, covered_from, "
+                "last_ts, boundary) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        k.account,
+                        k.region,
+                        k.group,
+                        k.stream,
+                        covered,
+                        b.ts,
+                        json.dumps(list(b.digests)),
+                    )
+                    for k, covered, b in rows
+                ],
+            )
+
+        self._transaction(work)
+
+    def seed(self, key: StreamKey) -> tuple[int, Boundary] | None:
+        """One stream's seed: its covered_from and boundary."""
+        row = self._one(
+            f"SELECT covered_from, last_ts, boundary FROM seeds WHERE {_GROUP_WHERE} "
+            "AND stream = ?",
+            (key.account, key.region, key.group, key.stream),
+        )
+        if row is None:
+            return None
+        covered, ts, digests = row
+        return int(str(covered)), _boundary(ts, digests)
+
+    # reading back -------------------------------------------------------------------
+
+    def all_records(self) -> list[StreamRecord]:
+        """Every stream's counters, ordered by account, region, group and stream."""
+        with self._lock:
+            return _stream_records(self._db)
+
+    def forget_groups(self, account: str, groups: Sequence[str], regions: Sequence[str]) -> int:
+        """Forget the cursors and counters of these groups (in ``regions``, or all), so that
+        they are read again from the start; returns how many groups were forgotten."""
+        forgotten = 0
+
+        def work(db: sqlite3.Connection) -> None:
+            nonlocal forgotten
+            for group in groups:
+                where = "account = ? AND log_group = ?"
+                args: list[object] = [account, group]
+                if regions:
+                    where += f" AND region IN ({', '.join('?' for _ in regions)})"
+                    args += list(regions)
+                forgotten += db.execute(f"DELETE FROM cursors WHERE {where}", args).rowcount
+                for table in ("streams", "seeds", "stream_marks", "groups"):
+                    db.execute(f"DELETE FROM {table} WHERE {where}", args)
+
+        self._transaction(work)
+        return forgotten
+
+    def group_lags(self, now_ms: int) -> list[tuple[str, str, str, int]]:
+        """(account, region, group, ms): how far each group's collection is behind now."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM streams ORDER BY account, region, log_group, stream"
+                "SELECT account, region, log_group, fence FROM cursors WHERE fence IS NOT NULL "
+                "ORDER BY account, region, log_group"
             ).fetchall()
-        for row in rows:
-            yield _record(row)
+        return [(str(a), str(r), str(g), max(0, now_ms - int(f))) for a, r, g, f in rows]
 
-    # groups and identities ---------------------------------------------------
+    # groups, identities, absent groups, failures ----------------------------------------
 
     def group_default_start(self, account: str, region: str, group: str, proposed: int) -> int:
-        """The start time of new streams in a group when no only_logs_after is configured.
+        """The start time of a group when no only_logs_after is configured.
 
         The first call for a group stores ``proposed`` (today 00:00 UTC); later calls return
-        the stored value, so a stream created tomorrow is read from its first event.
+        the stored value.
         """
         with self._lock:
             self._db.execute(
@@ -326,139 +436,386 @@ class StateStore:
                 (account, region, group, proposed),
             )
             row = self._db.execute(
-                "SELECT default_start FROM groups WHERE account = ? AND region = ? "
-                "AND log_group = ?",
-                (account, region, group),
+                f"SELECT default_start FROM groups WHERE {_GROUP_WHERE}", (account, region, group)
             ).fetchone()
         return int(row[0])
 
-    def filter_denied(self, account: str, region: str, group: str) -> bool:
+    def filter_denied(self, key: GroupKey) -> bool:
         """Whether FilterLogEvents was refused for this group (per-stream reads then)."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT 1 FROM filter_denied WHERE account = ? AND region = ? AND log_group = ?",
-                (account, region, group),
-            ).fetchone()
-        return row is not None
+        return self._one(f"SELECT 1 FROM filter_denied WHERE {_GROUP_WHERE}", _gk(key)) is not None
 
-    def deny_filter(self, account: str, region: str, group: str) -> None:
+    def deny_filter(self, key: GroupKey) -> None:
         with self._lock:
             self._db.execute(
                 "INSERT OR IGNORE INTO filter_denied (account, region, log_group) VALUES (?, ?, ?)",
-                (account, region, group),
+                _gk(key),
             )
+
+    def remembered_identity(self, credentials: str) -> tuple[str, str, float] | None:
+        """The account, partition and when they were asked, for a credentials label."""
+        row = self._one(
+            "SELECT account, partition, asked FROM identities WHERE credentials = ?",
+            (credentials,),
+        )
+        if row is None:
+            return None
+        return str(row[0]), str(row[1]), float(str(row[2]))
 
     def remembered_account(self, credentials: str) -> str | None:
         """The account id last resolved for a credentials label, if any."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT account FROM identities WHERE credentials = ?", (credentials,)
-            ).fetchone()
-        return None if row is None else str(row[0])
+        known = self.remembered_identity(credentials)
+        return None if known is None else known[0]
 
-    def remember_account(self, credentials: str, account: str) -> None:
+    def remember_account(
+        self, credentials: str, account: str, partition: str = "aws", asked: float | None = None
+    ) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT INTO identities (credentials, account) VALUES (?, ?) "
-                "ON CONFLICT (credentials) DO UPDATE SET account = excluded.account",
-                (credentials, account),
+                "INSERT INTO identities (credentials, account, partition, asked) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (credentials) DO UPDATE SET "
+                "account = excluded.account, partition = excluded.partition, "
+                "asked = excluded.asked",
+                (credentials, account, partition, time.time() if asked is None else asked),
             )
 
+    def absent_until(self, key: GroupKey) -> float | None:
+        """When a group missing from a region is to be looked for again (epoch s), or None."""
+        row = self._one(f"SELECT next_check FROM absent WHERE {_GROUP_WHERE}", _gk(key))
+        return None if row is None else float(str(row[0]))
 
-# Columns added to `streams` after its first form; older files get them on open.
-_LATER_COLUMNS = {
-    "gap_from": "INTEGER",
-    "gap_until": "INTEGER",
-    "gap_boundary": "TEXT NOT NULL DEFAULT '[]'",
-    "checked_ingestion": "INTEGER",
-    "last_read": "REAL",
-    "reported_last_event": "INTEGER",
-}
+    def mark_absent(self, key: GroupKey, next_check: float) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO absent (account, region, log_group, next_check) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (account, region, log_group) DO UPDATE SET "
+                "next_check = excluded.next_check",
+                (*_gk(key), next_check),
+            )
 
+    def clear_absent(self, key: GroupKey) -> None:
+        with self._lock:
+            self._db.execute(f"DELETE FROM absent WHERE {_GROUP_WHERE}", _gk(key))
 
-def _add_missing_columns(db: sqlite3.Connection) -> None:
-    present = {str(row[1]) for row in db.execute("PRAGMA table_info(streams)")}
-    for name, declaration in _LATER_COLUMNS.items():
-        if name not in present:
-            db.execute(f"ALTER TABLE streams ADD COLUMN {name} {declaration}")
-
-
-class _NewerSchema(Exception):
-    """The state file was written by a newer aws-wodle."""
-
-
-def _check_version(db: sqlite3.Connection, path: Path) -> None:
-    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    if row is None:
-        db.execute(
-            "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+    def listing(self, account: str, region: str, prefix: str) -> Listing | None:
+        """The groups a prefix selected when last listed in an account and region."""
+        row = self._one(
+            "SELECT listed_at, first_listed_at, groups, new FROM listings "
+            "WHERE account = ? AND region = ? AND prefix = ?",
+            (account, region, prefix),
         )
-    elif not str(row[0]).isdigit() or int(row[0]) > SCHEMA_VERSION:
-        raise _NewerSchema(
-            f"{path} has schema version {row[0]}, newer than this aws-wodle's {SCHEMA_VERSION}"
+        if row is None:
+            return None
+        listed_at, first, groups, new = row
+        infos = tuple(
+            GroupInfo(str(name), None if created is None else int(created))
+            for name, created in json.loads(str(groups))
+        )
+        return Listing(
+            float(str(listed_at)), float(str(first)), infos, frozenset(json.loads(str(new)))
         )
 
+    def save_listing(self, account: str, region: str, prefix: str, listing: Listing) -> None:
+        """Keep a prefix's listing (replacing the one before)."""
+        groups = json.dumps([[info.name, info.creation_time] for info in listing.groups])
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO listings (account, region, prefix, listed_at, first_listed_at, "
+                "groups, new) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (account, region, prefix) DO UPDATE SET "
+                "listed_at = excluded.listed_at, first_listed_at = excluded.first_listed_at, "
+                "groups = excluded.groups, new = excluded.new",
+                (
+                    account,
+                    region,
+                    prefix,
+                    listing.listed_at,
+                    listing.first_listed_at,
+                    groups,
+                    json.dumps(sorted(listing.new)),
+                ),
+            )
 
-_UPSERT = (
-    "INSERT INTO streams (account, region, log_group, stream, covered_from, last_ts, "
-    "boundary, token, token_start, token_saved, last_ingestion, gap_from, gap_until, "
-    "gap_boundary, checked_ingestion, last_read, last_collected, events, bytes) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    "ON CONFLICT (account, region, log_group, stream) DO UPDATE SET "
-    "covered_from = excluded.covered_from, last_ts = excluded.last_ts, "
-    "boundary = excluded.boundary, token = excluded.token, "
-    "token_start = excluded.token_start, token_saved = excluded.token_saved, "
-    "last_ingestion = excluded.last_ingestion, gap_from = excluded.gap_from, "
-    "gap_until = excluded.gap_until, gap_boundary = excluded.gap_boundary, "
-    "checked_ingestion = excluded.checked_ingestion, last_read = excluded.last_read, "
-    "last_collected = excluded.last_collected, "
-    "events = streams.events + excluded.events, bytes = streams.bytes + excluded.bytes"
+    def record_failures(self, messages: Sequence[str]) -> None:
+        """Keep the last cycle's failures (for ``status``), replacing the cycle before's."""
+        now = time.time()
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("DELETE FROM failures")
+            db.executemany(
+                "INSERT INTO failures (at, message) VALUES (?, ?)", [(now, m) for m in messages]
+            )
+
+        self._transaction(work)
+
+
+_GROUP_WHERE = "account = ? AND region = ? AND log_group = ?"
+_CURSOR_COLUMNS = (
+    "covered_from, fence, newest_ts, newest_ingestion, cycle_lo, cycle_fence, mark_ts, mark, "
+    "gap_start, gap_until, gap_fence, gap_mark_ts, gap_mark"
 )
 
-_COLUMNS = (
-    "account, region, log_group, stream, covered_from, last_ts, boundary, token, token_start, "
-    "token_saved, last_ingestion, gap_from, gap_until, gap_boundary, checked_ingestion, "
-    "last_read, events, bytes, last_collected, reported_last_event"
-)
+
+def _gk(key: GroupKey) -> tuple[str, str, str]:
+    return key.account, key.region, key.group
 
 
 def _int(value: object) -> int | None:
     return None if value is None else int(str(value))
 
 
-def _record(row: tuple[object, ...]) -> StreamRecord:
-    (account, region, group, stream, covered, last_ts, boundary, token, token_start) = row[:9]
-    token_saved, last_ingestion, gap_from, gap_until, gap_boundary = row[9:14]
-    checked_ingestion, last_read, events, nbytes, last_collected, reported = row[14:]
-    position = Position(
+def _boundary(ts: object, digests: object) -> Boundary:
+    return Boundary(_int(ts), tuple(json.loads(str(digests))))
+
+
+def _cursor(row: tuple[object, ...]) -> Cursor:
+    covered, fence, newest_ts, newest_in, cycle_lo, cycle_fence, mark_ts, mark = row[:8]
+    gap_start, gap_until, gap_fence, gap_mark_ts, gap_mark = row[8:13]
+    cycle = None
+    if cycle_lo is not None and cycle_fence is not None:
+        cycle = Cycle(int(str(cycle_lo)), int(str(cycle_fence)), _boundary(mark_ts, mark))
+    gap = None
+    if gap_start is not None and gap_until is not None and gap_fence is not None:
+        gap = Gap(
+            int(str(gap_start)),
+            int(str(gap_until)),
+            int(str(gap_fence)),
+            _boundary(gap_mark_ts, gap_mark),
+        )
+    return Cursor(
         covered_from=int(str(covered)),
-        last_ts=None if last_ts is None else int(str(last_ts)),
-        boundary=tuple(json.loads(str(boundary))),
-        token=None if token is None else str(token),
-        token_start=None if token_start is None else int(str(token_start)),
-        token_saved=None if token_saved is None else float(str(token_saved)),
-        last_ingestion=_int(last_ingestion),
-        gap_from=_int(gap_from),
-        gap_until=_int(gap_until),
-        gap_boundary=tuple(json.loads(str(gap_boundary))),
-        checked_ingestion=_int(checked_ingestion),
-        last_read=None if last_read is None else float(str(last_read)),
+        fence=_int(fence),
+        newest_ts=_int(newest_ts),
+        newest_ingestion=_int(newest_in),
+        cycle=cycle,
+        gap=gap,
     )
-    return StreamRecord(
-        key=StreamKey(str(account), str(region), str(group), str(stream)),
-        position=position,
-        events=int(str(events)),
-        bytes=int(str(nbytes)),
-        last_collected=None if last_collected is None else float(str(last_collected)),
-        reported_last_event=_int(reported),
+
+
+def _upsert_cursor(
+    db: sqlite3.Connection, key: GroupKey, c: Cursor, sent: Mapping[str, Sent], now: float
+) -> None:
+    cycle_mark = c.cycle.mark if c.cycle else Boundary()
+    gap_mark = c.gap.mark if c.gap else Boundary()
+    events = sum(s.events for s in sent.values())
+    nbytes = sum(s.bytes for s in sent.values())
+    db.execute(
+        "INSERT INTO cursors (account, region, log_group, covered_from, fence, newest_ts, "
+        "newest_ingestion, cycle_lo, cycle_fence, mark_ts, mark, gap_start, gap_until, "
+        "gap_fence, gap_mark_ts, gap_mark, events, bytes, last_collected) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (account, region, log_group) DO UPDATE SET "
+        "covered_from = excluded.covered_from, fence = excluded.fence, "
+        "newest_ts = excluded.newest_ts, newest_ingestion = excluded.newest_ingestion, "
+        "cycle_lo = excluded.cycle_lo, cycle_fence = excluded.cycle_fence, "
+        "mark_ts = excluded.mark_ts, mark = excluded.mark, gap_start = excluded.gap_start, "
+        "gap_until = excluded.gap_until, gap_fence = excluded.gap_fence, "
+        "gap_mark_ts = excluded.gap_mark_ts, gap_mark = excluded.gap_mark, "
+        "events = cursors.events + excluded.events, bytes = cursors.bytes + excluded.bytes, "
+        "last_collected = CASE WHEN excluded.events > 0 THEN excluded.last_collected "
+        "ELSE cursors.last_collected END",
+        (
+            *_gk(key),
+            c.covered_from,
+            c.fence,
+            c.newest_ts,
+            c.newest_ingestion,
+            c.cycle.lo if c.cycle else None,
+            c.cycle.fence if c.cycle else None,
+            cycle_mark.ts,
+            json.dumps(list(cycle_mark.digests)),
+            c.gap.start if c.gap else None,
+            c.gap.until if c.gap else None,
+            c.gap.fence if c.gap else None,
+            gap_mark.ts,
+            json.dumps(list(gap_mark.digests)),
+            events,
+            nbytes,
+            now if events else None,
+        ),
     )
+    if sent:
+        db.executemany(
+            "INSERT INTO streams (account, region, log_group, stream, events, bytes, newest_ts, "
+            "newest_ingestion, last_collected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (account, region, log_group, stream) DO UPDATE SET "
+            "events = streams.events + excluded.events, bytes = streams.bytes + excluded.bytes, "
+            "newest_ts = MAX(COALESCE(streams.newest_ts, 0), excluded.newest_ts), "
+            "newest_ingestion = MAX(COALESCE(streams.newest_ingestion, 0), "
+            "excluded.newest_ingestion), last_collected = excluded.last_collected",
+            [
+                (*_gk(key), name, s.events, s.bytes, s.newest_ts, s.newest_ingestion, now)
+                for name, s in sent.items()
+            ],
+        )
+
+
+def _stream_records(db: sqlite3.Connection) -> list[StreamRecord]:
+    rows = db.execute(
+        "SELECT account, region, log_group, stream, events, bytes, newest_ts, newest_ingestion, "
+        "last_collected FROM streams ORDER BY account, region, log_group, stream"
+    ).fetchall()
+    return [
+        StreamRecord(
+            key=StreamKey(str(a), str(r), str(g), str(s)),
+            events=int(e),
+            bytes=int(b),
+            newest_ts=_int(ts),
+            newest_ingestion=_int(ing),
+            last_collected=None if last is None else float(last),
+        )
+        for a, r, g, s, e, b, ts, ing, last in rows
+    ]
+
+
+def _group_records(db: sqlite3.Connection) -> list[GroupRecord]:
+    counts = {
+        (str(a), str(r), str(g)): int(n)
+        for a, r, g, n in db.execute(
+            "SELECT account, region, log_group, COUNT(*) FROM streams "
+            "GROUP BY account, region, log_group"
+        )
+    }
+    rows = db.execute(
+        f"SELECT account, region, log_group, {_CURSOR_COLUMNS}, events, bytes, last_collected, "
+        "last_checked FROM cursors ORDER BY account, region, log_group"
+    ).fetchall()
+    out = []
+    for row in rows:
+        key = GroupKey(str(row[0]), str(row[1]), str(row[2]))
+        events, nbytes, last_collected, last_checked = row[16:20]
+        out.append(
+            GroupRecord(
+                key=key,
+                cursor=_cursor(tuple(row[3:16])),
+                events=int(events),
+                bytes=int(nbytes),
+                last_collected=None if last_collected is None else float(last_collected),
+                last_checked=None if last_checked is None else float(last_checked),
+                streams=counts.get((key.account, key.region, key.group), 0),
+            )
+        )
+    return out
+
+
+class _NewerSchema(Exception):
+    """The state file was written by a newer aws-wodle."""
+
+
+def _refuse_newer(db: sqlite3.Connection, path: Path) -> None:
+    """A file written by a newer aws-wodle is not ours to change."""
+    tables = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "meta" not in tables:
+        return
+    row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    if row is not None and (not str(row[0]).isdigit() or int(row[0]) > SCHEMA_VERSION):
+        raise _NewerSchema(
+            f"{path} has schema version {row[0]}, newer than this aws-wodle's {SCHEMA_VERSION}"
+        )
+
+
+def _check_version(db: sqlite3.Connection, path: Path) -> None:
+    """Write this schema's version."""
+    del path
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (str(SCHEMA_VERSION),),
+    )
+
+
+def _upgrade_v1(db: sqlite3.Connection) -> None:
+    """A version 1 file kept a position per stream: those become the seeds of each group's
+    first read, and the table makes room for per-stream counters. Older identities rows
+    gain a partition and the time they were asked."""
+    columns = {str(row[1]) for row in db.execute("PRAGMA table_info(streams)")}
+    if "covered_from" in columns:
+        db.execute("ALTER TABLE streams RENAME TO streams_v1")
+    identity = {str(row[1]) for row in db.execute("PRAGMA table_info(identities)")}
+    if identity and "partition" not in identity:
+        db.execute("ALTER TABLE identities ADD COLUMN partition TEXT NOT NULL DEFAULT 'aws'")
+        db.execute("ALTER TABLE identities ADD COLUMN asked REAL NOT NULL DEFAULT 0")
+
+
+def _take_seeds_v1(db: sqlite3.Connection) -> None:
+    tables = {str(r[0]) for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if "streams_v1" not in tables:
+        return
+    db.execute(
+        "INSERT OR IGNORE INTO seeds (account, region, log_group, stream, covered_from, last_ts, "
+        "boundary) SELECT account, region, log_group, stream, covered_from, last_ts, boundary "
+        "FROM streams_v1"
+    )
+    db.execute(
+        "INSERT OR IGNORE INTO streams (account, region, log_group, stream, events, bytes, "
+        "newest_ts, last_collected) SELECT account, region, log_group, stream, events, bytes, "
+        "last_ts, last_collected FROM streams_v1"
+    )
+    db.execute("DROP TABLE streams_v1")
+
+
+def _owner(path: Path) -> str:
+    import pwd  # noqa: PLC0415 - POSIX only, like the daemon itself
+
+    try:
+        uid = path.stat().st_uid
+    except OSError:
+        return "the manager's user"
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _me() -> str:
+    import pwd  # noqa: PLC0415 - POSIX only, like the daemon itself
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def _refusal(path: Path, what: str, exc: OSError) -> str:
+    """One line for a state path that refuses us, naming it and the fix."""
+    owner = _owner(path if path.exists() else path.parent)
+    return (
+        f"state path {path} {what}: permission denied ({exc.strerror or exc}); aws-wodle runs "
+        f"as {_me()} and it belongs to {owner}: run aws-wodle as {owner} (sudo -u {owner} "
+        f"aws-wodle ...), or give it to this user (chown -R {_me()} {path.parent})"
+    )
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse, with the fix, a state directory or file that we may not write: never take
+    a permission problem for a damaged file (that would move it aside)."""
+    folder = path.parent
+    probe = folder / f".{path.name}.probe-{os.getpid()}"
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(probe)
+    except PermissionError as exc:
+        raise StateError(_refusal(folder, "is not writable", exc)) from exc
+    except FileExistsError:
+        pass
+    for suffix in ("", "-wal", "-shm"):
+        target = Path(f"{path}{suffix}")
+        if not target.exists():
+            continue
+        try:
+            with target.open("r+b"):
+                pass
+        except PermissionError as exc:
+            raise StateError(_refusal(target, "is not writable", exc)) from exc
 
 
 def _take_lock(lock_path: Path) -> int:
     """Hold an exclusive lock on ``lock_path``; name the holder's pid when it is taken."""
     import fcntl  # noqa: PLC0415 - POSIX only, like the daemon itself
 
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except PermissionError as exc:
+        raise StateError(_refusal(lock_path, "cannot be opened", exc)) from exc
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -477,19 +834,32 @@ def open_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
     """Open a state file for reading only (``status``), without taking the daemon's lock."""
     if not Path(path).exists():
         raise StateError(f"no state file at {path}")
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        db.execute("SELECT 1 FROM meta").fetchall()
+    except sqlite3.OperationalError:
+        # A WAL file in a directory we may not write: with no daemon writing it (the -wal
+        # and -shm files are gone), it can be read as an unchanging file.
+        db.close()
+        db = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    return db
 
 
-def read_records(path: str | os.PathLike[str]) -> list[StreamRecord]:
-    """Every stream of a state file, read without disturbing a running daemon."""
+def read_status(
+    path: str | os.PathLike[str], *, streams: bool = False
+) -> tuple[list[GroupRecord], list[StreamRecord] | None, list[tuple[float, str]]]:
+    """Groups, streams (only when asked) and the last cycle's failures of a state file,
+    read without disturbing a running daemon (and with read access only)."""
     try:
         db = open_readonly(path)
         try:
-            rows = db.execute(
-                f"SELECT {_COLUMNS} FROM streams ORDER BY account, region, log_group, stream"
-            ).fetchall()
+            groups = _group_records(db)
+            records = _stream_records(db) if streams else None
+            failures = [
+                (float(at), str(m)) for at, m in db.execute("SELECT at, message FROM failures")
+            ]
         finally:
             db.close()
     except sqlite3.DatabaseError as exc:
         raise StateError(f"cannot read state file {path}: {exc}") from exc
-    return [_record(r) for r in rows]
+    return groups, records, failures

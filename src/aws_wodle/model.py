@@ -1,0 +1,225 @@
+"""The data of the read engine, and the outside parts it talks to, as Protocols.
+
+This module, and the engine built on it (``boundary``, ``window``, ``grouppass``), import
+no boto3, sqlite3 or lxml: the API, the checkpoints and the sink are handed in. Times are
+milliseconds since the epoch on AWS's clock unless a name says otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple, Protocol
+
+
+class LogEvent(NamedTuple):
+    """One log event (a tuple: built by the hundred thousand, it must be cheap).
+
+    ``stream`` is the stream it belongs to (FilterLogEvents names it; a GetLogEvents reader
+    fills it in); ``event_id`` is AWS's id where the call returns one."""
+
+    timestamp: int
+    message: str
+    ingestion_time: int
+    stream: str = ""
+    event_id: str = ""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One FilterLogEvents or GetLogEvents page: its events, sorted by timestamp, and what
+    continues it. A page may be short or empty while more events exist.
+
+    ``next_token``: FilterLogEvents' token (None ends the read), or GetLogEvents' forward
+    token (the token sent coming back ends it). ``server_ms``: AWS's clock when the request
+    was sent, as well as the client knows it (from the HTTP ``Date`` of the answers)."""
+
+    events: list[LogEvent]
+    next_token: str | None
+    server_ms: int
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """A log stream as DescribeLogStreams reports it. Its times lag: they may steer what to
+    look at, never decide that nothing is new."""
+
+    name: str
+    creation_time: int | None
+    first_event: int | None
+    last_event: int | None
+    last_ingestion: int | None
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """A log group as DescribeLogGroups reports it: its name and when it was created."""
+
+    name: str
+    creation_time: int | None = None
+
+
+@dataclass(frozen=True)
+class GroupKey:
+    """Where a log group lives: account, region and name."""
+
+    account: str
+    region: str
+    group: str
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """Events already sent at one timestamp: ``ts`` and the digests of those sent with it
+    (with repeats). ``ALL`` among the digests: every event at ``ts`` was sent."""
+
+    ts: int | None = None
+    digests: tuple[str, ...] = ()
+
+    ALL = "*"
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """A read of a group under way: from ``lo`` (event time), every event whose ingestion
+    time is at or before ``fence`` and after the cursor's committed fence; ``mark`` is how
+    far it has got. Stored before the first event is sent, so a crash resumes the very same
+    read."""
+
+    lo: int
+    fence: int
+    mark: Boundary = Boundary()
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A backfill under way (only_logs_after moved earlier): every event with a timestamp
+    from ``start`` up to ``until`` (exclusive) ingested at or before ``fence``; ``mark`` is
+    how far it has got."""
+
+    start: int
+    until: int
+    fence: int
+    mark: Boundary = Boundary()
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a group's collection stands.
+
+    ``covered_from``: no event older than this is collected (only_logs_after, or the day
+    the group was first seen). ``fence``: every event with a timestamp from ``covered_from``
+    on, ingested at or before it, was sent (None until a first read completed).
+    ``newest_ts``/``newest_ingestion``: of the events sent. ``cycle``/``gap``: reads under
+    way."""
+
+    covered_from: int
+    fence: int | None = None
+    newest_ts: int | None = None
+    newest_ingestion: int | None = None
+    cycle: Cycle | None = None
+    gap: Gap | None = None
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What one page sent for one stream: counts and the newest times, for statistics."""
+
+    events: int
+    bytes: int
+    newest_ts: int
+    newest_ingestion: int
+
+
+class Discard(Protocol):
+    """A discard rule: whether a message is dropped instead of forwarded."""
+
+    def discards(self, message: str) -> bool: ...
+
+
+class LogsApi(Protocol):
+    """The CloudWatch Logs calls of one account and region."""
+
+    region: str
+
+    def filter(
+        self,
+        group: str,
+        *,
+        start: int,
+        end: int | None = None,
+        streams: list[str] | None = None,
+        token: str | None = None,
+        prefix: str | None = None,
+    ) -> Page:
+        """One FilterLogEvents page over the group (or the named streams, or the streams
+        whose names start with ``prefix``), ``start`` to ``end`` (exclusive) by event
+        time. ``group`` is a name, or a log group ARN (another account's group)."""
+        ...
+
+    def read(
+        self, group: str, stream: str, *, start: int, end: int | None = None, token: str | None
+    ) -> Page:
+        """One GetLogEvents page of one stream, oldest first."""
+        ...
+
+    def streams(self, group: str) -> Iterator[StreamInfo]:
+        """Every stream of the group (DescribeLogStreams, paged)."""
+        ...
+
+    def oldest_streams(self, group: str, token: str | None) -> tuple[list[StreamInfo], str | None]:
+        """One DescribeLogStreams page, oldest last event first."""
+        ...
+
+    def delete(self, group: str, stream: str) -> None:
+        """Delete one stream."""
+        ...
+
+    def log_groups(self, prefix: str) -> Iterator[GroupInfo]:
+        """Every log group whose name starts with ``prefix`` (DescribeLogGroups, paged)."""
+        ...
+
+    def now_ms(self) -> int:
+        """AWS's clock now, as well as the client knows it."""
+        ...
+
+
+class Checkpoints(Protocol):
+    """Where the engine keeps each group's cursor; every write is durable on return."""
+
+    def cursor(self, key: GroupKey) -> Cursor | None:
+        """The stored cursor of a group, or None when it was never collected."""
+        ...
+
+    def seeds(self, key: GroupKey) -> Mapping[str, Boundary]:
+        """Per-stream positions from before group cursors (an older state file, or the old
+        module's imported state): where each stream's collection stood."""
+        ...
+
+    def save(self, key: GroupKey, cursor: Cursor, sent: Mapping[str, Sent]) -> None:
+        """Store the cursor and add ``sent`` to each stream's statistics, in one commit."""
+        ...
+
+    def finish(self, key: GroupKey, cursor: Cursor) -> None:
+        """Store the cursor of a completed read (seeds are no longer needed)."""
+        ...
+
+    def stream_marks(self, key: GroupKey) -> Mapping[str, Boundary]:
+        """Per-stream progress of a per-stream read under way (FilterLogEvents denied)."""
+        ...
+
+    def save_stream_mark(
+        self, key: GroupKey, stream: str, mark: Boundary, cursor: Cursor, sent: Mapping[str, Sent]
+    ) -> None:
+        """Store one stream's progress in a per-stream read, with the cursor and statistics."""
+        ...
+
+    def forget_stream(self, key: GroupKey, stream: str) -> None:
+        """Drop a deleted stream's statistics."""
+        ...
+
+
+class Sink(Protocol):
+    """The manager's queue: takes datagrams, in order, or raises."""
+
+    def send_all(self, datagrams: Iterable[bytes]) -> None: ...
