@@ -170,19 +170,7 @@ class GroupPass:
             log.info("%s: resuming the read interrupted before", self.where)
             page = self.api.filter(self.target, start=start, prefix=self._prefix)
         chooser = window.Selector(window.cycle_rule(cursor, cycle.fence), cycle.mark, seeds)
-        while True:
-            fresh = self._fresh(page.events, chooser)
-            if fresh:
-                assert cursor.cycle is not None
-                mark = boundary.advance(cursor.cycle.mark, fresh)
-                cursor = self._send(fresh, replace(cursor, cycle=replace(cursor.cycle, mark=mark)))
-            if not page.next_token:
-                break
-            if self.out.stop.is_set():
-                raise Stopped
-            page = self.api.filter(
-                self.target, start=start, token=page.next_token, prefix=self._prefix
-            )
+        cursor = self._drain(cursor, page, chooser, start=start, end=None, marked=_cycle_marked)
         done = replace(cursor, fence=cycle.fence, cycle=None)
         self.out.store.finish(self.key, done)
         self.out.progress.finished(self.key)
@@ -253,25 +241,37 @@ class GroupPass:
         assert gap is not None
         start = gap.mark.ts if gap.mark.ts is not None else gap.start
         chooser = window.Selector(window.gap_rule(gap), gap.mark)
-        token: str | None = None
-        while True:
-            page = self.api.filter(
-                self.target, start=start, end=gap.until, token=token, prefix=self._prefix
-            )
-            fresh = self._fresh(page.events, chooser)
-            if fresh:
-                assert cursor.gap is not None
-                mark = boundary.advance(cursor.gap.mark, fresh)
-                cursor = self._send(fresh, replace(cursor, gap=replace(cursor.gap, mark=mark)))
-            if not page.next_token:
-                break
-            if self.out.stop.is_set():
-                raise Stopped
-            token = page.next_token
+        page = self.api.filter(self.target, start=start, end=gap.until, prefix=self._prefix)
+        cursor = self._drain(cursor, page, chooser, start=start, end=gap.until, marked=_gap_marked)
         done = replace(cursor, gap=None)
         self.out.store.save(self.key, done, {})
         log.info("%s: the gap before the former only_logs_after was collected", self.where)
         return done
+
+    def _drain(
+        self,
+        cursor: Cursor,
+        page: Page,
+        chooser: window.Selector,
+        *,
+        start: int,
+        end: int | None,
+        marked: Callable[[Cursor, list[LogEvent]], Cursor],
+    ) -> Cursor:
+        """Send what ``chooser`` takes of ``page`` and of every page after it in the same
+        FilterLogEvents read, committing after each page the cursor that ``marked`` moves
+        past the events sent; only a missing token ends the read."""
+        while True:
+            fresh = self._fresh(page.events, chooser)
+            if fresh:
+                cursor = self._send(fresh, marked(cursor, fresh))
+            if not page.next_token:
+                return cursor
+            if self.out.stop.is_set():
+                raise Stopped
+            page = self.api.filter(
+                self.target, start=start, end=end, token=page.next_token, prefix=self._prefix
+            )
 
     def _fresh(self, events: list[LogEvent], chooser: window.Selector) -> list[LogEvent]:
         """The events of a page to send: those of the streams the group's options keep
@@ -384,3 +384,16 @@ class GroupPass:
             if not denied and not page.next_token:
                 return True
             token = page.next_token
+
+
+def _cycle_marked(cursor: Cursor, sent: list[LogEvent]) -> Cursor:
+    """The cursor with its read's mark moved past ``sent``."""
+    assert cursor.cycle is not None
+    mark = boundary.advance(cursor.cycle.mark, sent)
+    return replace(cursor, cycle=replace(cursor.cycle, mark=mark))
+
+
+def _gap_marked(cursor: Cursor, sent: list[LogEvent]) -> Cursor:
+    """The cursor with its backfill's mark moved past ``sent``."""
+    assert cursor.gap is not None
+    return replace(cursor, gap=replace(cursor.gap, mark=boundary.advance(cursor.gap.mark, sent)))
