@@ -153,7 +153,7 @@ class Container:
             time.sleep(0.05)
         raise RuntimeError("the container's init did not appear")
 
-    def _wait_running(self, timeout: float = 60) -> None:
+    def _wait_running(self, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
         state = ""
         while time.monotonic() < deadline:
