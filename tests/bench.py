@@ -1097,10 +1097,11 @@ and the "None" regex of its discard check, and a new datagram socket; state comm
 the end) collecting C's seed through the same proxy to the same socket, in the same run.
 
 moto differs from AWS in ways that matter here: its FilterLogEvents scans every event of
-the group on each page and returns `searchedLogStreams` with one entry per stream (AWS has
-answered an empty list since 2020); its stream fields are never stale. Wall times and
-events/s include moto's time on the same 2 CPUs, which are a lower bound of the
-collector's own speed."""
+the group on each page (so wall times of busy groups are moto's), and it lists every stream
+of the group in `searchedLogStreams`, which AWS has answered as an empty list since May
+2020: the benchmark's layer in front of moto answers an empty list too (`--moto-searched-streams`
+keeps moto's list); its stream fields are never stale. Wall times and events/s include
+moto's time on the same 2 CPUs: events/s is a lower bound of the collector's own speed."""
 
 
 def document(
@@ -1156,6 +1157,7 @@ def document(
             "\n".join(classic_summary(classics)),
         ]
     parts.append(NOTES)
+    parts.append(f"The whole run took {(time.monotonic() - STARTED_AT) / 60:.1f} minutes.")
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
