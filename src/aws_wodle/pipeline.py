@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from .budget import Budgets
 from .discovery import DEFAULT_DISCOVER_SECONDS
 from .envelope import Envelope
-from .forward import HEADER, MAX_DATAGRAM, frame
+from .forward import frame
 from .groups import GroupRules
 from .model import Discard, LogEvent
 from .progress import Progress
@@ -38,15 +38,6 @@ DEFAULT_SETTLE_SECONDS = 30.0
 # Upper bounds (seconds) of the lateness histogram: how long after its timestamp an event
 # was ingested. Spans agents' batching (seconds) to VPC Flow Logs and CloudTrail (minutes).
 LATENESS_BUCKETS = (1.0, 10.0, 60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 21600.0, 86400.0)
-
-
-def lateness_bucket(late_ms: int) -> float:
-    """The histogram bucket (its upper bound in seconds, or infinity) of a lateness."""
-    seconds = late_ms / 1000
-    for bound in LATENESS_BUCKETS:
-        if seconds <= bound:
-            return bound
-    return float("inf")
 
 
 class Stopped(Exception):
@@ -154,34 +145,3 @@ def encode(
     tally.events += 1
     tally.bytes += len(data)
     return data
-
-
-def datagrams(
-    events: list[LogEvent], discard: Discard | None, where: str, tally: Tally
-) -> Iterator[bytes]:
-    """The datagrams for the events that the discard rule keeps, in order.
-
-    The common case (nothing to discard, plain UTF-8, within the manager's limit) stays in
-    this loop; every other case goes through ``encode``. Counts land in ``tally`` once the
-    events are all consumed.
-    """
-    count = 0
-    size = 0
-    try:
-        for event in events:
-            if discard is None:
-                try:
-                    data = HEADER + event.message.encode("utf-8")
-                except UnicodeEncodeError:
-                    data = b""
-                if data and len(data) <= MAX_DATAGRAM:
-                    count += 1
-                    size += len(data)
-                    yield data
-                    continue
-            slow = encode(event, discard, where, tally)
-            if slow is not None:
-                yield slow
-    finally:
-        tally.events += count
-        tally.bytes += size

@@ -223,7 +223,7 @@ class StateStore:
             _upgrade_v1(db)
             db.executescript(_SCHEMA)
             _take_seeds_v1(db)
-            _check_version(db, self.path)
+            _write_version(db)
         except BaseException:
             db.close()
             raise
@@ -713,9 +713,8 @@ def _refuse_newer(db: sqlite3.Connection, path: Path) -> None:
         )
 
 
-def _check_version(db: sqlite3.Connection, path: Path) -> None:
+def _write_version(db: sqlite3.Connection) -> None:
     """Write this schema's version."""
-    del path
     db.execute(
         "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
