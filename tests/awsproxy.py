@@ -2,8 +2,9 @@
 
 It forwards every request to moto, counts calls by operation, and for chosen calls answers
 instead: ThrottlingException, a 5xx, a refused GetLogEvents token, a delay or a reset
-connection. It can also enforce per-operation request rates, answering ThrottlingException
-beyond them, as CloudWatch Logs' quotas do.
+connection (or, for Kinesis, ProvisionedThroughputExceededException). It can also enforce
+per-operation request rates, answering ThrottlingException beyond them, as CloudWatch Logs'
+quotas do.
 
 With an ``AwsLike`` it also gives moto the CloudWatch Logs behaviours that AWS documents and
 moto lacks, each switched on alone: a read-after-write (visibility) delay with ingestion
@@ -39,7 +40,9 @@ from typing import Any
 class Fault:
     """What to do instead of (or before) forwarding one call."""
 
-    kind: str  # "throttle", "5xx", "reset", "reject-token", "delay"
+    # "throttle", "5xx", "reset", "reject-token", "delay", or "shard-throughput" (Kinesis'
+    # ProvisionedThroughputExceededException, as a shard past its read limit answers)
+    kind: str
     seconds: float = 0.0
 
 
@@ -954,6 +957,12 @@ def _reply(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
 def _answer_fault(handler: BaseHTTPRequestHandler, fault: Fault) -> None:
     if fault.kind == "throttle":
         status, body = 400, {"__type": "ThrottlingException", "message": "Rate exceeded"}
+    elif fault.kind == "shard-throughput":
+        status = 400
+        body = {
+            "__type": "ProvisionedThroughputExceededException",
+            "message": "Rate exceeded for shard",
+        }
     elif fault.kind == "reject-token":
         status = 400
         body = {

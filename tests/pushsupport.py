@@ -232,3 +232,41 @@ def wait_until(check: Any, timeout: float, every: float = 0.1) -> bool:
 
 def received(sink: Sink) -> list[str]:
     return sink.messages()
+
+
+def owners(table: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """The shards each worker holds."""
+    held: dict[str, list[str]] = {}
+    for key, lease in table.items():
+        if lease["owner"]:
+            held.setdefault(str(lease["owner"]), []).append(key)
+    return held
+
+
+def wait_balanced(moto: PushMoto, table: str, workers: int, shards: int, timeout: float) -> bool:
+    """Wait until ``workers`` hold ``shards`` evenly, and then until every lease was renewed
+    twice more by the same owner: a worker that lost a lease to a steal has then noticed it
+    (its renewals run for all its leases at once), so none reads a shard it no longer has."""
+    share = -(-shards // workers)
+
+    def even() -> bool:
+        held = owners(leases(moto, table))
+        count = sum(len(keys) for keys in held.values())
+        return len(held) == workers and count == shards and max(map(len, held.values())) <= share
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not wait_until(even, deadline - time.monotonic()):
+            return False
+        start = leases(moto, table)
+
+        def renewed(start: dict[str, dict[str, Any]] = start) -> bool:
+            now = leases(moto, table)
+            return all(now[k]["counter"] >= v["counter"] + 2 for k, v in start.items())
+
+        if not wait_until(renewed, deadline - time.monotonic()):
+            return False
+        end = leases(moto, table)
+        if all(end[k]["owner"] == v["owner"] for k, v in start.items()):
+            return True
+    return False

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from . import __version__, logsetup
+from . import __version__, logsetup, memtune
 from .budget import DEFAULT_RATES, Budgets
 from .config import Config, load_config, profile_warnings, summary
 from .errors import ConfigError, StateError, WodleError
@@ -275,6 +275,7 @@ def _report_config_error(exc: ConfigError, fmt: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    memtune.return_big_buffers()
     try:
         options = _run_options(args)
     except ConfigError as exc:
@@ -283,6 +284,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     fmt = logsetup.setup(options.log_level, options.log_format)
     for warning in options.settings.warnings:
         log.warning("%s", warning)
+    logsetup.add_secrets([source.secret_key for source in options.settings.kinesis])
     path = _config_path(args)
     try:
         config = _load(path)
@@ -324,6 +326,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         as they were (the daemon reports the problems)."""
         fresh = _load(path)
         changed = _run_options(args)
+        logsetup.add_secrets([source.secret_key for source in changed.settings.kinesis])
         _apply(changed, in_use[0], ctx)
         in_use[0] = changed
         return fresh
@@ -332,6 +335,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     daemon = Daemon(load=reload, ctx=ctx, config=config)
     daemon.on_cycle = lambda tally: state.record_failures(tally.failures)
+    if args.once:
+        if options.settings.kinesis:
+            log.info("[[kinesis]] sources are read by the daemon only (run without --once)")
+    else:
+        from .push.aws import source_clients  # noqa: PLC0415 - boto3 only where it is needed
+        from .push.worker import PushWorker  # noqa: PLC0415
+
+        daemon.kinesis = lambda: in_use[0].settings.kinesis
+        daemon.make_push = lambda source: PushWorker(source, source_clients, forwarder)
     if args.once and sys.stderr.isatty():
         daemon.bar = sys.stderr
     server = None

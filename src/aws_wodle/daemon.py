@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import FrameType
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from . import schedule
 from .cloudwatch import AwsAccess
@@ -19,6 +19,7 @@ from .config import CloudWatchService, Config, Wodle
 from .errors import ConfigError, ForwardError
 from .notify import Notifier
 from .pipeline import Context, Stopped, Tally
+from .push.source import KinesisSource
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +71,18 @@ class WodleRun:
     last_start: datetime | None = None
 
 
+class PushRunner(Protocol):
+    """A running ``[[kinesis]]`` source (``push.worker.PushWorker``)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 @dataclass
 class Daemon:
-    """Runs the enabled aws-s3 wodles of a configuration, once or on their schedules."""
+    """Runs the enabled aws-s3 wodles of a configuration, once or on their schedules, and
+    beside them (as a daemon) a push worker per ``[[kinesis]]`` source."""
 
     # Reads the configuration (ossec.conf, and the settings file with it): at start unless
     # ``config`` is given, and on SIGHUP; a ConfigError keeps what is in use.
@@ -86,6 +96,12 @@ class Daemon:
     bar: TextIO | None = None  # a terminal to draw a progress bar on (run --once)
     abandoned: bool = False
     last_status: str = "starting"
+    # The settings file's [[kinesis]] sources (read again after each reload), and how a
+    # worker is made for one; the daemon runs one per source, from start to stop.
+    kinesis: Callable[[], tuple[KinesisSource, ...]] = lambda: ()
+    make_push: Callable[[KinesisSource], PushRunner] | None = None
+    _pushing: tuple[KinesisSource, ...] = ()
+    _push: list[PushRunner] = field(default_factory=list)
     _wake: threading.Event = field(default_factory=threading.Event)
     _reload: bool = False
 
@@ -251,11 +267,29 @@ class Daemon:
         self.notifier.reloaded(f"configuration reloaded; {self.last_status}")
         return new_runs
 
+    def _start_push(self) -> None:
+        """Start a worker per [[kinesis]] source; after a reload, only if they changed."""
+        sources = self.kinesis()
+        if self.make_push is None or (sources == self._pushing and self._push):
+            return
+        self._stop_push()
+        self._pushing = sources
+        for source in sources:
+            worker = self.make_push(source)
+            worker.start()
+            self._push.append(worker)
+
+    def _stop_push(self) -> None:
+        for worker in self._push:
+            worker.stop()
+        self._push = []
+
     def run_forever(self) -> None:
         """Run each wodle on its schedule until a stop is requested."""
         config = self.config or self.start()
         runs = self._runs(config, self.now())
-        if not runs:
+        self._start_push()
+        if not runs and not self._push:
             log.warning("no enabled aws-s3 wodle with a cloudwatchlogs service; idle")
         first = min((r.due for r in runs), default=None)
         when = first.isoformat(timespec="seconds") if first else "never"
@@ -263,12 +297,14 @@ class Daemon:
         while not self.ctx.stop.is_set():
             if self._reload:
                 runs = self._do_reload(runs)
+                self._start_push()
             now = self.now()
             for run in runs:
                 if run.due <= now and not self.ctx.stop.is_set():
                     run.last_start = now
                     self.run_wodle(run)
                     if self.abandoned:
+                        self._stop_push()
                         return
                     run.due = schedule.next_run(run.wodle.schedule, now, self.now())
                     log.debug("wodle at line %d next runs at %s", run.wodle.line, run.due)
@@ -281,4 +317,5 @@ class Daemon:
             self._wake.clear()
             self.notifier.ping()
         self.notifier.stopping()
+        self._stop_push()
         log.info("stopped")

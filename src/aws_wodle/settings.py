@@ -21,6 +21,12 @@ the command line overrides the file) and per-group options (``[[group]]``)::
     exclude_streams = ["health"]
     envelope = true
 
+    [[kinesis]]                 # push: a stream fed by subscription filters (see push/)
+    stream = "siem-logs"        # a name, or the stream's ARN
+    region = "us-east-1"
+    lease_table = "aws-wodle-siem-logs"
+    lease_period = "10s"
+
 A missing file means the defaults (unless it was named with ``--settings``). Every problem
 is reported with the file and line, all at once, as ossec.conf's are.
 """
@@ -36,6 +42,7 @@ from typing import Any
 
 from . import logsetup
 from .budget import DEFAULT_RATES
+from .config import values
 from .discovery import DEFAULT_DISCOVER_SECONDS
 from .errors import ConfigError, ConfigProblem
 from .groups import GroupOptions, GroupRule, GroupRules, check_match
@@ -44,6 +51,14 @@ from .pipeline import (
     DEFAULT_LOOKBACK_SECONDS,
     DEFAULT_REMOVE_IDLE_SECONDS,
     DEFAULT_SETTLE_SECONDS,
+)
+from .push.source import (
+    DEFAULT_BATCH,
+    DEFAULT_LEASE_PERIOD,
+    LEASE_TABLE_PREFIX,
+    KinesisSource,
+    arn_region,
+    stream_name,
 )
 from .tomllines import Path, key_lines, line_of, syntax_error
 
@@ -58,8 +73,34 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 DURATIONS = ("lookback", "settle", "remove_idle", "discover_every")
 _DURATION = re.compile(r"\s*(\d+)\s*([smhdw]?)\s*")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_TOP_KEYS = (*DURATIONS, "metrics", "log_level", "log_format", "rates", "group")
+_TOP_KEYS = (*DURATIONS, "metrics", "log_level", "log_format", "rates", "group", "kinesis")
 _GROUP_KEYS = ("match", "include_streams", "exclude_streams", "envelope")
+_KINESIS_KEYS = (
+    "stream",
+    "region",
+    "lease_table",
+    "aws_profile",
+    "access_key",
+    "secret_key",
+    "iam_role_arn",
+    "iam_role_duration",
+    "sts_endpoint",
+    "kinesis_endpoint",
+    "dynamodb_endpoint",
+    "lease_period",
+    "worker_id",
+    "batch",
+    "envelope",
+)
+# Kinesis stream names, DynamoDB table names, and a stream's ARN.
+_STREAM_NAME = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_STREAM_ARN = re.compile(
+    r"arn:aws[a-z-]*:kinesis:([a-z0-9-]+):[0-9]{12}:stream/([A-Za-z0-9_.-]{1,128})"
+)
+_TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+# A worker renews every third of the lease period, and needs a few calls to do it.
+MIN_LEASE_PERIOD = 3.0
 
 
 def parse_duration(text: str) -> float:
@@ -97,6 +138,7 @@ class SettingsFile:
     log_format: str | None = None
     rates: Mapping[str, float] = field(default_factory=dict)
     groups: GroupRules = field(default_factory=GroupRules)
+    kinesis: tuple[KinesisSource, ...] = ()
     lines: Mapping[str, int] = field(default_factory=dict)
     warnings: tuple[ConfigProblem, ...] = ()
 
@@ -164,6 +206,7 @@ class _Reader:
                 values[key] = self._value(key, value, _choice(key, logsetup.FORMATS))
         rates = self._rates(document.get("rates", {}))
         groups = self._groups(document.get("group", []))
+        kinesis = self._kinesis(document.get("kinesis", []))
         if self.errors:
             raise ConfigError(sorted(self.errors, key=lambda p: p.line))
         lines = {key: self._line(key) for key in document}
@@ -173,6 +216,7 @@ class _Reader:
             found=True,
             rates=rates,
             groups=groups,
+            kinesis=kinesis,
             lines=lines,
             warnings=tuple(self.warnings),
             **{key: value for key, value in values.items() if value is not None},
@@ -184,7 +228,10 @@ class _Reader:
         try:
             return parse(value)
         except ValueError as error:
-            label = f"[[group]] {key}" if at[:1] == ("group",) else ".".join(map(str, (*at, key)))
+            if at[:1] in (("group",), ("kinesis",)):
+                label = f"[[{at[0]}]] {key}"
+            else:
+                label = ".".join(map(str, (*at, key)))
             self.error(f"{label}: {error}", *at, key)
             return None
 
@@ -255,6 +302,192 @@ class _Reader:
             return None
         options = GroupOptions(tuple(include), tuple(exclude), bool(envelope))
         return GroupRule(str(match), options, line)
+
+    def _kinesis(self, tables: object) -> tuple[KinesisSource, ...]:
+        if not isinstance(tables, list):
+            self.error("kinesis must be written [[kinesis]], one per stream", "kinesis")
+            return ()
+        sources: list[KinesisSource] = []
+        seen: dict[tuple[str, str], int] = {}
+        for index, table in enumerate(tables):
+            source = self._one_kinesis(index, table)
+            if source is None:
+                continue
+            where = (source.stream_name, source.region)
+            if where in seen:
+                self.error(
+                    f"[[kinesis]] stream {source.stream_name} in {source.region} is also at line "
+                    f"{seen[where]}: one worker per stream and process is enough",
+                    "kinesis",
+                    index,
+                )
+                continue
+            seen[where] = source.line
+            sources.append(source)
+        return tuple(sources)
+
+    def _one_kinesis(self, index: int, table: object) -> KinesisSource | None:
+        line = self._line("kinesis", index)
+        if not isinstance(table, dict):
+            self.error("kinesis must be written [[kinesis]], one per stream", "kinesis")
+            return None
+        before = len(self.errors)
+        at = ("kinesis", index)
+        for key in table:
+            if key not in _KINESIS_KEYS:
+                known = ", ".join(_KINESIS_KEYS)
+                self.error(f"unknown option '{key}' in [[kinesis]] (known: {known})", *at, key)
+        texts: dict[str, str] = {}
+        for key in _KINESIS_KEYS:
+            if key in table and key not in (
+                "iam_role_duration",
+                "lease_period",
+                "batch",
+                "envelope",
+            ):
+                text = self._value(key, table[key], _text, *at)
+                if text is not None:
+                    texts[key] = text
+        stream = texts.get("stream")
+        region: str | None = None
+        if "stream" not in table:
+            self.error("[[kinesis]] needs a stream: its name or ARN", *at)
+        elif stream is not None:
+            self._value("stream", stream, _stream, *at)
+            region = arn_region(stream)
+        if "region" in texts:
+            given = self._value("region", texts["region"], _region, *at)
+            if given is not None and region is not None and given != region:
+                self.error(
+                    f"[[kinesis]] region: {given} differs from the stream ARN's {region}",
+                    *at,
+                    "region",
+                )
+            region = region or given
+        elif stream is not None and region is None:
+            self.error("[[kinesis]] needs a region (or the stream's ARN)", *at)
+        lease_table = None
+        if "lease_table" in texts:
+            lease_table = self._value("lease_table", texts["lease_table"], _table_name, *at)
+        elif stream is not None:
+            lease_table = (LEASE_TABLE_PREFIX + stream_name(stream))[:255]
+        access_key, secret_key = texts.get("access_key"), texts.get("secret_key")
+        if bool(access_key) != bool(secret_key):
+            needs = "access_key needs secret_key" if access_key else "secret_key needs access_key"
+            self.error(f"[[kinesis]] {needs}", *at, "access_key" if access_key else "secret_key")
+        elif access_key:
+            self.warnings.append(
+                ConfigProblem(
+                    self.path,
+                    self._line(*at, "access_key"),
+                    "[[kinesis]] access_key/secret_key are deprecated; use aws_profile or "
+                    "iam_role_arn",
+                )
+            )
+        role = None
+        if "iam_role_arn" in texts:
+            role = self._value("iam_role_arn", texts["iam_role_arn"], _role_arn, *at)
+        duration = None
+        if "iam_role_duration" in table:
+            duration = self._value(
+                "iam_role_duration", table["iam_role_duration"], _role_duration, *at
+            )
+            if "iam_role_arn" not in table:
+                self.error(
+                    "[[kinesis]] iam_role_duration needs iam_role_arn", *at, "iam_role_duration"
+                )
+        endpoints = {
+            name: self._value(name, texts[name], _endpoint(name), *at)
+            for name in ("sts_endpoint", "kinesis_endpoint", "dynamodb_endpoint")
+            if name in texts
+        }
+        period = DEFAULT_LEASE_PERIOD
+        if "lease_period" in table:
+            period = self._value("lease_period", table["lease_period"], _lease_period, *at)
+        batch = self._value("batch", table.get("batch", DEFAULT_BATCH), _batch, *at)
+        envelope = self._value("envelope", table.get("envelope", False), _flag, *at)
+        if len(self.errors) != before or stream is None or region is None or lease_table is None:
+            return None
+        return KinesisSource(
+            stream=stream,
+            region=region,
+            lease_table=lease_table,
+            line=line,
+            aws_profile=texts.get("aws_profile"),
+            access_key=access_key,
+            secret_key=secret_key,
+            iam_role_arn=role,
+            iam_role_duration=duration,
+            sts_endpoint=endpoints.get("sts_endpoint"),
+            kinesis_endpoint=endpoints.get("kinesis_endpoint"),
+            dynamodb_endpoint=endpoints.get("dynamodb_endpoint"),
+            lease_period=float(period),
+            worker_id=texts.get("worker_id"),
+            batch=int(batch),
+            envelope=bool(envelope),
+        )
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _stream(value: object) -> str:
+    text = str(value)
+    if text.startswith("arn:"):
+        if _STREAM_ARN.fullmatch(text) is None:
+            raise ValueError(
+                f"invalid stream ARN {text!r}: expected arn:aws:kinesis:REGION:ACCOUNT:stream/NAME"
+            )
+    elif _STREAM_NAME.fullmatch(text) is None:
+        raise ValueError(f"invalid stream name {text!r}: 1 to 128 letters, digits, '_', '.' or '-'")
+    return text
+
+
+def _region(value: object) -> str:
+    text = str(value)
+    if _REGION.fullmatch(text) is None:
+        raise ValueError(f"invalid region {text!r}: expected a region such as us-east-1")
+    return text
+
+
+def _table_name(value: object) -> str:
+    text = str(value)
+    if _TABLE_NAME.fullmatch(text) is None:
+        raise ValueError(f"invalid lease_table {text!r}: 3 to 255 letters, digits, '_', '.' or '-'")
+    return text
+
+
+def _role_arn(value: object) -> str:
+    return values.parse_role_arn(str(value))
+
+
+def _role_duration(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected a number of seconds, 900 to 3600, got {value!r}")
+    return values.parse_role_duration(str(value))
+
+
+def _endpoint(name: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        return values.parse_endpoint(name, str(value))
+
+    return parse
+
+
+def _lease_period(value: object) -> float:
+    seconds = _duration(value)
+    if seconds < MIN_LEASE_PERIOD:
+        raise ValueError(f"must be at least {MIN_LEASE_PERIOD:g}s, got {value!r}")
+    return seconds
+
+
+def _batch(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= DEFAULT_BATCH:
+        raise ValueError(f"expected a number of records from 1 to {DEFAULT_BATCH}, got {value!r}")
+    return value
 
 
 def _duration(value: object) -> float:
@@ -401,7 +634,32 @@ def describe(options: RunOptions) -> str:
         what = _describe_options(rule.options)
         lines.append(f"  [[group]] at line {rule.line}: match {rule.match}: {what}")
     lines.append("  any other group: raw messages, every stream")
+    for source in settings.kinesis:
+        lines.append(f"  [[kinesis]] at line {source.line}: {describe_source(source)}")
     return "\n".join(lines)
+
+
+def describe_source(source: KinesisSource) -> str:
+    """A ``[[kinesis]]`` source in words (never a secret), for ``check-config``."""
+    parts = [f"stream {source.stream} in {source.region}", f"lease table {source.lease_table}"]
+    parts.append(f"lease period {show_duration(source.lease_period)}")
+    parts.append(f"worker id {source.worker_id or 'HOST:PID:RANDOM'}")
+    parts.append(f"batch {source.batch} records")
+    parts.append("envelope (JSON with the source)" if source.envelope else "raw messages")
+    if source.access_key:
+        parts.append(f"access key {source.access_key}")
+    elif source.aws_profile:
+        parts.append(f"profile {source.aws_profile}")
+    else:
+        parts.append("default credentials chain")
+    if source.iam_role_arn:
+        duration = source.iam_role_duration or 3600
+        parts.append(f"role {source.iam_role_arn} ({duration} s)")
+    for name in ("sts_endpoint", "kinesis_endpoint", "dynamodb_endpoint"):
+        value = getattr(source, name)
+        if value:
+            parts.append(f"{name} {value}")
+    return ", ".join(parts)
 
 
 def _describe_options(options: GroupOptions) -> str:

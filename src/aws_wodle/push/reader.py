@@ -1,0 +1,303 @@
+"""One shard read under its lease: records to datagrams, then the checkpoint.
+
+A GetRecords batch is decoded, framed exactly as the polling path frames events (the raw
+message, or the envelope when the source asks for it), sent, and only then checkpointed,
+conditionally on the lease: a crash repeats at most the batch in hand, and a lease lost
+stops the reader before it reads anything more. Kinesis serves five GetRecords a second
+per shard, shared by every consumer: the reader waits 200 ms between calls, a second after
+an empty one, and backs off (1 s doubling to 10 s) when throttled, from the same iterator.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from ..envelope import Envelope
+from ..errors import AwsError, Throttled
+from ..forward import QueueForwarder
+from ..pipeline import Tally, encode
+from .aws import IteratorExpired, guard
+from .leases import SHARD_END, TRIM_HORIZON, Lease, LeaseLost, LeaseTable
+from .payload import Subscription, Undecodable, decode
+from .shards import stream_arg
+
+log = logging.getLogger(__name__)
+
+# GetRecords returns at most 10,000 records (or 10 MB) a call: ask for the most.
+DEFAULT_BATCH = 10_000
+# Kinesis allows 5 GetRecords a second per shard, for all its consumers together.
+MIN_GAP_SECONDS = 0.2
+# An empty answer means the reader is at the tip of the shard: ask again in a second.
+IDLE_SECONDS = 1.0
+# Throttled (ProvisionedThroughputExceededException) or failing: first wait, and its cap.
+BACKOFF_FIRST = 1.0
+BACKOFF_CAP = 10.0
+
+
+@dataclass
+class ShardStats:
+    """What one shard's reader did; read by the worker and the tests' logs."""
+
+    records: int = 0
+    undecodable: int = 0
+    control: int = 0
+    throttled: int = 0
+    batches: int = 0
+    tally: Tally = field(default_factory=Tally)
+
+
+class Held:
+    """A lease this worker holds: renewal (from the worker's thread) and checkpoints (from
+    the reader's) take turns on it, each conditional on the counter the other left."""
+
+    def __init__(self, table: LeaseTable, lease: Lease, me: str) -> None:
+        self.table = table
+        self.me = me
+        self._lease = lease
+        self._lock = threading.Lock()
+        self.lost = threading.Event()
+
+    @property
+    def lease(self) -> Lease:
+        with self._lock:
+            return self._lease
+
+    @property
+    def key(self) -> str:
+        return self._lease.key
+
+    def _write(self, write: Callable[[Lease], Lease]) -> Lease:
+        with self._lock:
+            if self.lost.is_set():
+                raise LeaseLost(f"lease {self._lease.key} was lost", "LeaseLost")
+            try:
+                self._lease = write(self._lease)
+            except LeaseLost:
+                self.lost.set()
+                raise
+            return self._lease
+
+    def renew(self) -> Lease:
+        return self._write(lambda lease: self.table.renew(lease, self.me))
+
+    def checkpoint(self, position: str) -> Lease:
+        return self._write(lambda lease: self.table.checkpoint(lease, self.me, position))
+
+    def release(self) -> None:
+        self._write(lambda lease: self.table.release(lease, self.me))
+        self.lost.set()
+
+
+class Framer:
+    """Datagrams for a subscription message's events: raw, or in the envelope (whose
+    account is the payload's ``owner``, and region the stream's)."""
+
+    def __init__(self, region: str, envelope: bool) -> None:
+        self.region = region
+        self.envelope = envelope
+        self._envelopes: dict[tuple[str, str], Envelope] = {}
+
+    def frame(self, message: Subscription, tally: Tally) -> list[bytes]:
+        wrap: Envelope | None = None
+        if self.envelope:
+            key = (message.owner, message.group)
+            wrap = self._envelopes.get(key)
+            if wrap is None:
+                if len(self._envelopes) > 1000:
+                    self._envelopes.clear()
+                wrap = self._envelopes[key] = Envelope(message.owner, self.region, message.group)
+        where = f"log group {message.group} (account {message.owner})"
+        out = []
+        for event in message.events:
+            data = encode(event, None, f"{where}, stream {event.stream}", tally, wrap)
+            if data is not None:
+                out.append(data)
+        return out
+
+
+def _arrival_ms(record: dict[str, Any]) -> int:
+    stamp = record.get("ApproximateArrivalTimestamp")
+    if isinstance(stamp, datetime):
+        return int(stamp.timestamp() * 1000)
+    return 0
+
+
+class ShardReader:
+    """Reads one shard from its checkpoint until the shard ends, the lease is lost, or a
+    stop is requested (between batches: what was sent is checkpointed first)."""
+
+    def __init__(
+        self,
+        client: Any,
+        stream: str,
+        held: Held,
+        forwarder: QueueForwarder,
+        framer: Framer,
+        *,
+        stop: threading.Event,
+        batch: int = DEFAULT_BATCH,
+        wait: Callable[[float], bool] | None = None,
+    ) -> None:
+        self.client = client
+        self.stream = stream
+        self.held = held
+        self.forwarder = forwarder
+        self.framer = framer
+        self.stop = stop
+        self.batch = batch
+        # Waits that a stop request or a lost lease cut short.
+        self._wait = wait or self._interruptible
+        self.stats = ShardStats()
+
+    def _interruptible(self, seconds: float) -> bool:
+        """Wait ``seconds``; False when the reader must end instead."""
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set() and not self.held.lost.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            self.stop.wait(min(left, 0.1))
+        return False
+
+    def _iterator(self, position: str) -> str | None:
+        kwargs: dict[str, Any] = {**stream_arg(self.stream), "ShardId": self.held.key}
+        if position == TRIM_HORIZON:
+            kwargs["ShardIteratorType"] = "TRIM_HORIZON"
+        else:
+            kwargs["ShardIteratorType"] = "AFTER_SEQUENCE_NUMBER"
+            kwargs["StartingSequenceNumber"] = position
+        answer = guard("kinesis:GetShardIterator", lambda: self.client.get_shard_iterator(**kwargs))
+        iterator = answer.get("ShardIterator")
+        return str(iterator) if iterator else None
+
+    def run(self) -> str:
+        """Read until the end; returns why it ended: ``finished`` (SHARD_END stored),
+        ``lost``, ``stopped`` or ``failed`` (the worker retries it later)."""
+        key = self.held.key
+        position = self.held.lease.checkpoint
+        if position == SHARD_END:
+            return "finished"
+        delays = _Backoff()
+        iterator: str | None = None
+        while True:
+            if self.stop.is_set():
+                return "stopped"
+            if self.held.lost.is_set():
+                return "lost"
+            try:
+                if iterator is None:
+                    iterator = self._iterator(position)
+                    if iterator is None:
+                        self.held.checkpoint(SHARD_END)
+                        return "finished"
+                answer = guard(
+                    "kinesis:GetRecords",
+                    partial(self.client.get_records, ShardIterator=iterator, Limit=self.batch),
+                )
+            except Throttled as exc:
+                self.stats.throttled += 1
+                pause = delays.next()
+                log.info("shard %s: %s; waiting %.1f s", key, exc, pause)
+                self._wait(pause)
+                continue
+            except IteratorExpired:
+                log.info("shard %s: iterator expired; asking again from the checkpoint", key)
+                iterator = None
+                continue
+            except LeaseLost:
+                return "lost"
+            except AwsError as exc:
+                pause = delays.next()
+                log.warning("shard %s: %s; retrying in %.1f s", key, exc, pause)
+                iterator = None
+                self._wait(pause)
+                continue
+            delays.reset()
+            records = answer.get("Records", [])
+            try:
+                if records:
+                    position = self._forward(records)
+                following = answer.get("NextShardIterator")
+                if not following:
+                    self._checkpoint(SHARD_END)
+                    log.info("shard %s read to its end", key)
+                    return "finished"
+            except LeaseLost:
+                log.info("shard %s: lease lost; no longer read here", key)
+                return "lost"
+            iterator = str(following)
+            self._wait(MIN_GAP_SECONDS if records else IDLE_SECONDS)
+
+    def _forward(self, records: list[dict[str, Any]]) -> str:
+        """Send a batch's events, then checkpoint its last record; its sequence number."""
+        wire: list[bytes] = []
+        tally = self.stats.tally
+        for record in records:
+            data = record.get("Data", b"")
+            try:
+                message = decode(bytes(data), _arrival_ms(record))
+            except Undecodable as exc:
+                self.stats.undecodable += 1
+                log.error(
+                    "shard %s: record %s is not a CloudWatch Logs subscription message (%s); "
+                    "skipped",
+                    self.held.key,
+                    record.get("SequenceNumber"),
+                    exc,
+                )
+                continue
+            if message is None:
+                self.stats.control += 1
+                continue
+            wire.extend(self.framer.frame(message, tally))
+        last = str(records[-1]["SequenceNumber"])
+        if wire:
+            self.forwarder.send_all(wire)
+        self._checkpoint(last)
+        self.stats.records += len(records)
+        self.stats.batches += 1
+        return last
+
+    def _checkpoint(self, position: str) -> None:
+        """Store the position, retrying AWS failures: what was sent must be checkpointed
+        unless the lease is lost (then the next owner repeats this batch, no more)."""
+        delays = _Backoff()
+        while True:
+            try:
+                self.held.checkpoint(position)
+                return
+            except LeaseLost:
+                raise
+            except AwsError as exc:
+                pause = delays.next()
+                log.warning(
+                    "shard %s: checkpoint %s not stored: %s; retrying in %.1f s",
+                    self.held.key,
+                    position,
+                    exc,
+                    pause,
+                )
+                if not self._wait(pause):
+                    raise LeaseLost(
+                        f"shard {self.held.key}: stopped before checkpoint {position}", "Stopped"
+                    ) from exc
+
+
+class _Backoff:
+    def __init__(self) -> None:
+        self._next = BACKOFF_FIRST
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, BACKOFF_CAP)
+        return delay
+
+    def reset(self) -> None:
+        self._next = BACKOFF_FIRST

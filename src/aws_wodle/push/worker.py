@@ -1,0 +1,295 @@
+"""One ``[[kinesis]]`` source: its leases kept, balanced and read, until a stop.
+
+One thread per source coordinates: every third of the lease period it renews the leases it
+holds and reads the lease table (noting whose counters moved); every lease period it lists
+the shards, adds leases for new ones, and takes what ``balance.plan`` says. Each lease held
+is read by a thread of its own (``reader.ShardReader``): a shard's reads block on Kinesis
+and on the manager's queue independently of the others, and a thread per shard keeps that
+plain (a worker holds a few shards, at most a few dozen). At a stop, the readers finish the
+batch in hand (sent, then checkpointed), and the leases are released so that the other
+workers take them over at once instead of after a lease period.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import AwsError, ForwardError
+from ..forward import QueueForwarder
+from . import balance
+from .leases import Lease, LeaseLost, LeaseTable
+from .reader import Framer, Held, ShardReader
+from .shards import Shard, add_new, gone, list_shards, ready
+from .source import KinesisSource, default_worker_id
+
+log = logging.getLogger(__name__)
+
+# How long a stop waits for the readers to finish their batch before leaving them.
+STOP_GRACE_SECONDS = 5.0
+# A failure to reach the lease table or the stream is retried after this long, at most.
+RETRY_CAP_SECONDS = 30.0
+
+
+@dataclass
+class Running:
+    """A lease held and the thread reading its shard."""
+
+    held: Held
+    reader: ShardReader
+    thread: threading.Thread
+    outcome: list[str] = field(default_factory=list)
+
+
+class PushWorker:
+    """Reads one source's shards under leases, sharing them with the other workers."""
+
+    def __init__(
+        self,
+        source: KinesisSource,
+        clients: Callable[[KinesisSource], tuple[Any, Any]],
+        forwarder: QueueForwarder,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.source = source
+        self.me = source.worker_id or default_worker_id()
+        self._clients = clients
+        self.forwarder = forwarder
+        self.clock = clock
+        self.stop_event = threading.Event()
+        self.running: dict[str, Running] = {}
+        self._seen: dict[str, tuple[int, str | None]] = {}
+        self.changed_at: dict[str, float] = {}
+        self._thread: threading.Thread | None = None
+        self.kinesis: Any = None
+        self.table: LeaseTable | None = None
+        # The shards of the last listing; None until the first one.
+        self._listed: set[str] | None = None
+
+    @property
+    def renew_every(self) -> float:
+        return self.source.lease_period / 3
+
+    def start(self) -> None:
+        name = f"kinesis:{self.source.stream_name}"
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = STOP_GRACE_SECONDS) -> None:
+        """Ask every thread to stop, wait for them, and release the leases held."""
+        self.stop_event.set()
+        if self._thread is not None:
+            self._thread.join(timeout + self.source.lease_period)
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- the coordinating thread --------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            self._setup()
+            if not self.stop_event.is_set():
+                log.info(
+                    "kinesis stream %s: worker %s started (lease table %s, lease period %gs)",
+                    self.source.stream,
+                    self.me,
+                    self.source.lease_table,
+                    self.source.lease_period,
+                )
+                self._loop()
+        except Exception:
+            log.exception("kinesis stream %s: the worker failed", self.source.stream)
+        finally:
+            self._shutdown()
+
+    def _setup(self) -> None:
+        delay = 1.0
+        while not self.stop_event.is_set():
+            try:
+                self.kinesis, dynamodb = self._clients(self.source)
+                table = LeaseTable(dynamodb, self.source.lease_table)
+                if table.ensure():
+                    log.info("lease table %s created", table.name)
+                self.table = table
+                return
+            except AwsError as exc:
+                log.error(
+                    "kinesis stream %s: cannot use lease table %s: %s; retrying in %.0f s",
+                    self.source.stream,
+                    self.source.lease_table,
+                    exc,
+                    delay,
+                )
+                self.stop_event.wait(delay)
+                delay = min(delay * 2, RETRY_CAP_SECONDS)
+
+    def _loop(self) -> None:
+        next_balance = 0.0
+        while not self.stop_event.is_set():
+            started = self.clock()
+            self._renew()
+            try:
+                leases = self._observe()
+                if started >= next_balance:
+                    next_balance = started + self.source.lease_period
+                    leases = self._sync_shards(leases)
+                self._balance(leases)
+            except AwsError as exc:
+                log.warning("kinesis stream %s: %s; trying again shortly", self.source.stream, exc)
+            self._reap()
+            spent = self.clock() - started
+            self.stop_event.wait(max(0.05, self.renew_every - spent))
+
+    def _renew(self) -> None:
+        for key, run in list(self.running.items()):
+            if run.held.lost.is_set():
+                continue
+            try:
+                run.held.renew()
+            except LeaseLost:
+                log.info("lease on shard %s lost to another worker; stopped reading it", key)
+            except AwsError as exc:
+                log.warning("lease on shard %s not renewed: %s", key, exc)
+
+    def _observe(self) -> list[Lease]:
+        """Read the lease table; note each lease whose counter or owner moved."""
+        assert self.table is not None
+        leases = self.table.leases()
+        now = self.clock()
+        for lease in leases:
+            mark = (lease.counter, lease.owner)
+            if self._seen.get(lease.key) != mark:
+                self._seen[lease.key] = mark
+                self.changed_at[lease.key] = now
+        present = {lease.key for lease in leases}
+        for key in list(self._seen):
+            if key not in present:
+                self._seen.pop(key, None)
+                self.changed_at.pop(key, None)
+        return leases
+
+    def _sync_shards(self, leases: list[Lease]) -> list[Lease]:
+        assert self.table is not None
+        shards: list[Shard] = list_shards(self.kinesis, self.source.stream)
+        listed = {shard.id for shard in shards}
+        created = add_new(self.table, shards, {lease.key for lease in leases})
+        removed = [lease for lease in gone(leases, listed) if self.table.delete(lease)]
+        if created:
+            log.info("kinesis stream %s: leases added for shards %s", self.source.stream, created)
+        if removed:
+            names = [lease.key for lease in removed]
+            log.info(
+                "kinesis stream %s: leases of closed shards removed: %s", self.source.stream, names
+            )
+        self._listed = listed
+        if created or removed:
+            return self._observe()
+        return leases
+
+    def _balance(self, leases: list[Lease]) -> None:
+        assert self.table is not None
+        if self._listed is None:
+            return
+        by_key = {lease.key: lease for lease in leases}
+        open_leases = [
+            lease for lease in leases if not lease.finished and ready(lease, by_key, self._listed)
+        ]
+        # A lease the table gives to this worker id while no reader here holds it is left
+        # from an earlier life of this worker (a fixed worker_id, restarted): free for it.
+        seen = [
+            balance.Seen(
+                lease.key,
+                None if lease.owner == self.me and lease.key not in self.running else lease.owner,
+                lease.counter,
+            )
+            for lease in open_leases
+        ]
+        period = self.source.lease_period
+        chosen = balance.plan(seen, self.changed_at, self.clock(), period, self.me)
+        for pick in chosen.leases:
+            if self.stop_event.is_set() or pick.key in self.running:
+                continue
+            lease = by_key[pick.key]
+            try:
+                taken = self.table.take(lease, self.me)
+            except LeaseLost:
+                continue  # another worker took it first
+            if lease.owner is None or lease.owner == self.me:
+                how = "taken"
+            elif chosen.steal == pick:
+                how = f"stolen from {lease.owner} to balance the load"
+            else:
+                how = f"taken over from {lease.owner} (not renewed for {period:g}s)"
+            log.info("lease on shard %s %s; reading after %s", lease.key, how, taken.checkpoint)
+            self._start_reader(taken)
+
+    def _start_reader(self, lease: Lease) -> None:
+        assert self.table is not None
+        held = Held(self.table, lease, self.me)
+        reader = ShardReader(
+            self.kinesis,
+            self.source.stream,
+            held,
+            self.forwarder,
+            Framer(self.source.region, self.source.envelope),
+            stop=self.stop_event,
+            batch=self.source.batch,
+        )
+        run = Running(held, reader, threading.Thread())
+        run.thread = threading.Thread(
+            target=self._read, args=(run,), name=f"shard:{lease.key}", daemon=True
+        )
+        self.running[lease.key] = run
+        run.thread.start()
+
+    def _read(self, run: Running) -> None:
+        try:
+            run.outcome.append(run.reader.run())
+        except ForwardError as exc:
+            run.outcome.append("stopped")
+            if not self.stop_event.is_set():
+                log.warning("shard %s: %s", run.held.key, exc)
+        except Exception:
+            log.exception("shard %s: the reader failed", run.held.key)
+            run.outcome.append("failed")
+
+    def _reap(self) -> None:
+        """Forget readers that ended; give up the leases of shards finished or failed."""
+        for key, run in list(self.running.items()):
+            if run.thread.is_alive():
+                continue
+            del self.running[key]
+            if not run.held.lost.is_set():
+                try:
+                    run.held.release()
+                except AwsError as exc:
+                    log.info("lease on shard %s not released: %s", key, exc)
+
+    def _shutdown(self) -> None:
+        self.stop_event.set()
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
+        for run in list(self.running.values()):
+            run.thread.join(max(0.0, deadline - time.monotonic()))
+        released = 0
+        for key, run in list(self.running.items()):
+            if run.thread.is_alive() or run.held.lost.is_set():
+                continue  # still sending: its lease expires on its own
+            try:
+                run.held.release()
+                released += 1
+            except AwsError as exc:
+                log.info("lease on shard %s not released: %s", key, exc)
+        if self.running:
+            log.info(
+                "kinesis stream %s: worker %s stopped; %d leases released",
+                self.source.stream,
+                self.me,
+                released,
+            )
+        self.running.clear()
