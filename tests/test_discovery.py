@@ -3,9 +3,11 @@ go, and other accounts' groups by ARN, over the fake CloudWatch Logs and a real 
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -54,8 +56,15 @@ class FakeAccess:
         self.regions = regions
         self.clock = next(iter(regions.values()))
 
+    key_id: str | None = "AKIAFAKEFAKEFAKE0001"
+    asked = 0
+
     def caller_identity(self) -> tuple[str, str]:
+        self.asked += 1
         return ACCOUNT, "aws"
+
+    def credential_id(self) -> str | None:
+        return self.key_id
 
     def aws_now(self) -> float:
         return self.clock.now / 1000
@@ -233,3 +242,73 @@ def test_an_arn_is_read_in_its_region_and_kept_under_its_account(tmp_path: Path)
     )  # fmt: skip
     assert rig.state.cursor(GroupKey(OTHER, "eu-west-1", "shared")) is not None
     assert east.calls["FilterLogEvents"] == 0
+
+
+def many_regions(count: int) -> dict[str, FakeLogs]:
+    """The group in us-east-1 only, among ``count`` regions sharing one clock."""
+    east = FakeLogs()
+    east.put("app", "s", east.now - 1000, "east")
+    regions: dict[str, FakeLogs] = {"us-east-1": east}
+    for i in range(count - 1):
+        regions[f"xx-region-{i:02d}"] = FakeLogs(region=f"xx-region-{i:02d}", now=east.now)
+    return regions
+
+
+def test_without_regions_an_idle_cycle_asks_one_region_lacking_the_group_at_most(
+    tmp_path: Path,
+) -> None:
+    """No <regions>, the group in 1 of 34 regions, a cycle every 5 minutes for 8 hours:
+    after the first, no cycle makes more than 2 calls (the group's read, one region lacking
+    it); each such region is asked again, no sooner than an hour after the last time; STS is
+    asked once for the whole run, the access key being the same."""
+    regions = many_regions(34)
+    rig = Rig(tmp_path, "app", regions)
+    rig.service = replace(rig.service, aws_account_id="")
+    rig.cycle()
+    assert all(logs.calls["FilterLogEvents"] == 1 for logs in regions.values())
+    asked: dict[str, list[int]] = {name: [0] for name in regions if name != "us-east-1"}
+    per_cycle = []
+    for minute in range(5, 8 * 60, 5):
+        before = {name: sum(logs.calls.values()) for name, logs in regions.items()}
+        rig.access.advance(5 * MINUTE - SETTLE - 1)
+        assert rig.cycle().failures == []
+        made = {name: sum(logs.calls.values()) - before[name] for name, logs in regions.items()}
+        per_cycle.append(sum(made.values()))
+        for name, count in made.items():
+            if name != "us-east-1" and count:
+                asked[name].append(minute)
+    assert max(per_cycle) <= 2
+    gaps = [b - a for times in asked.values() for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 60
+    assert all(len(times) >= 2 for times in asked.values())  # none forgotten
+    assert rig.access.asked == 1
+    assert rig.sink.messages() == ["east"]
+
+
+def test_the_caller_identity_is_asked_again_only_for_other_credentials(tmp_path: Path) -> None:
+    """With the same access key STS is asked once, across days and across a restart (a new
+    state handle on the same file); a new key is asked once; credentials that do not say
+    their key id are asked again after the identity's lifetime."""
+    rig = Rig(tmp_path, "app", many_regions(2))
+    rig.service = replace(rig.service, aws_account_id="")
+    for _ in range(3):
+        rig.cycle()
+        rig.access.advance(24 * 3_600_000)
+    assert rig.access.asked == 1
+    rig.state.close()
+    rig.state = StateStore(tmp_path / "state.db", lock=False)
+    rig.ctx.state = rig.state
+    rig.cycle()
+    assert rig.access.asked == 1
+    rig.access.key_id = "AKIAFAKEFAKEFAKE0002"
+    rig.cycle()
+    rig.cycle()
+    assert rig.access.asked == 2
+    rig.access.key_id = None
+    rig.cycle()
+    assert rig.access.asked == 2
+    rig.access.advance(3_600_000)
+    rig.cycle()
+    assert rig.access.asked == 3
+    rig.cycle()
+    assert rig.access.asked == 3

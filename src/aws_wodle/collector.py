@@ -1,8 +1,9 @@
 """One pass over one configured service: its account, regions and groups, a group at a time.
 
 The pass fans out over regions and groups; each group is a ``GroupPass``. It asks STS for
-the account only once per credentials lifetime, and with no ``<regions>`` it looks for a
-group again in a region that lacked it at most hourly, each region at its own moment.
+the account once per set of credentials (an access key id, or an assumed role), and with no
+``<regions>`` it looks for a group again in a region that lacked it at most hourly and in
+at most one such region a cycle, so that an idle cycle costs two calls at most.
 A prefix entry is listed in each region at most every ``discover_every`` (``discovery``);
 a group named by ARN is read in the ARN's region, its state kept under the ARN's account.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
@@ -34,8 +36,9 @@ log = logging.getLogger(__name__)
 MAX_WORKERS = 16
 # With no <regions>, a region that lacked the group is asked again after this long...
 ABSENT_RECHECK_SECONDS = 3600.0
-# ...the first time after this much more at most, chosen per region, so that the regions
-# lacking a group are asked in different cycles, not all in one.
+# ...the first time after this much more at most, chosen per region. A cycle asks one of
+# the regions due at most (``recheck``): with 33 regions lacking the group and a 5-minute
+# interval, each is asked about every 3 hours.
 ABSENT_SPREAD_SECONDS = 3600.0
 
 
@@ -66,6 +69,8 @@ class Access(Protocol):
 
     def caller_identity(self) -> tuple[str, str]: ...
 
+    def credential_id(self) -> str | None: ...
+
     def aws_now(self) -> float: ...
 
     def partition_regions(self, partition: str) -> list[str]: ...
@@ -77,6 +82,15 @@ def spread(key: GroupKey) -> float:
     """A fixed share of ``ABSENT_SPREAD_SECONDS`` for a group in a region."""
     seed = f"{key.account}/{key.region}/{key.group}".encode()
     return (zlib.crc32(seed) % 1000) / 1000 * ABSENT_SPREAD_SECONDS
+
+
+def recheck(waits: Mapping[str, float | None], now: float) -> str | None:
+    """Of the regions that lacked an entry (``waits``: region -> when it may be asked again;
+    None for a region not known to lack it), the one to ask again in this cycle: the longest
+    due, or none. One a cycle keeps an idle cycle at two calls however many regions lack the
+    group; each is still asked no more often than ``ABSENT_RECHECK_SECONDS``."""
+    due = [(until, region) for region, until in waits.items() if until is not None and until <= now]
+    return min(due)[1] if due else None
 
 
 class ServicePass:
@@ -106,24 +120,30 @@ class ServicePass:
         )
 
     def identity(self) -> tuple[str, str]:
-        """The account id labelling state, and the partition: configured, else STS once per
-        credentials lifetime, else (STS failing) the last ones known."""
+        """The account id labelling state, and the partition: configured, else as last
+        asked with the same access key (an access key id belongs to one account for good),
+        else STS; STS failing, the last ones known."""
         label = self.access.label
         known = self.ctx.state.remembered_identity(label)
         configured = self.service.aws_account_id
         if configured and self.service.regions:
-            return configured, known[1] if known else "aws"
+            return configured, known.partition if known else "aws"
         now = self.ctx.clock()
-        if known is not None and 0 <= now - known[2] < self.access.identity_lifetime:
-            return configured or known[0], known[1]
+        key_id = self.access.credential_id()
+        if known is not None and (
+            (key_id is not None and key_id == known.key_id)
+            # Credentials that do not say who they are: asked again after a while.
+            or (key_id is None and 0 <= now - known.asked < self.access.identity_lifetime)
+        ):
+            return configured or known.account, known.partition
         try:
             account, partition = self.access.caller_identity()
         except AwsError:
             if known is None:
                 raise
-            log.warning("%s: STS is not answering; using account %s", self.name, known[0])
-            return configured or known[0], known[1]
-        self.ctx.state.remember_account(label, account, partition, now)
+            log.warning("%s: STS is not answering; using account %s", self.name, known.account)
+            return configured or known.account, known.partition
+        self.ctx.state.remember_account(label, account, partition, now, key_id or "")
         return configured or account, partition
 
     def start_for(self, account: str, region: str, group: str, created: int | None = None) -> int:
@@ -156,17 +176,19 @@ class ServicePass:
             tally.fail(type(exc).__name__, f"{self.name}: {exc}")
             log.error("%s: cannot start: %s", self.name, exc)
             return tally
+
+        def where(entry: str) -> list[str]:
+            return self._regions_due(account, regions, entry) if search_all else regions
+
         jobs = [
             Job(GroupKey(account, region, entry.name), entry.name, NAME)
-            for region in regions
             for entry in names
+            for region in where(entry.name)
         ]
-        if search_all:
-            jobs = [job for job in jobs if self._due(job.key)]
         found = {entry.name: False for entry in names}
         with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="collect") as pool:
             if prefixes:
-                wanted = [(region, prefix) for region in regions for prefix in prefixes]
+                wanted = [(region, prefix) for prefix in prefixes for region in where(prefix.text)]
                 for part, listed in pool.map(
                     lambda pair: self._discover(account, pair[0], pair[1], search_all), wanted
                 ):
@@ -209,14 +231,16 @@ class ServicePass:
         )
         return tally
 
-    def _due(self, key: GroupKey) -> bool:
-        """Whether to look for a group (or a prefix) in a region (no <regions>): always,
-        unless the region lacked it and its next look is not due yet."""
-        until = self.ctx.state.absent_until(key)
-        if until is None or self.ctx.clock() >= until:
-            return True
-        log.debug("region %s, log group %s: absent; asked again later", key.region, key.group)
-        return False
+    def _regions_due(self, account: str, regions: list[str], entry: str) -> list[str]:
+        """The regions to look for an entry (a group or a prefix) in, with no <regions>:
+        every region not known to lack it, and at most one that lacked it and is due."""
+        now = self.ctx.clock()
+        waits = {
+            region: self.ctx.state.absent_until(GroupKey(account, region, entry))
+            for region in regions
+        }
+        picked = recheck(waits, now)
+        return [r for r in regions if waits[r] is None or r == picked]
 
     def _discover(
         self, account: str, region: str, prefix: GroupPrefix, search_all: bool
@@ -227,7 +251,7 @@ class ServicePass:
         state = self.ctx.state
         where = f"account {account}, region {region}, prefix {prefix.text}"
         spot = GroupKey(account, region, prefix.text)
-        if self.ctx.stop.is_set() or (search_all and not self._due(spot)):
+        if self.ctx.stop.is_set():
             return tally, []
         stored = state.listing(account, region, prefix.text)
         listing = stored

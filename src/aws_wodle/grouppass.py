@@ -265,6 +265,10 @@ class GroupPass:
             fresh = self._fresh(page.events, chooser)
             if fresh:
                 cursor = self._send(fresh, marked(cursor, fresh))
+            # The page in hand (10,000 events at most, the collector's largest object) is
+            # let go before the next one arrives, so that never two are held at once.
+            fresh.clear()
+            page.events.clear()
             if not page.next_token:
                 return cursor
             if self.out.stop.is_set():

@@ -19,6 +19,8 @@ from .model import Boundary, Cursor, Cycle, Gap, GroupInfo, GroupKey, Sent
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
+# SQLite's page cache per connection (KiB).
+CACHE_KIB = 256
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -96,7 +98,8 @@ CREATE TABLE IF NOT EXISTS identities (
     credentials TEXT PRIMARY KEY,
     account TEXT NOT NULL,
     partition TEXT NOT NULL DEFAULT 'aws',
-    asked REAL NOT NULL DEFAULT 0
+    asked REAL NOT NULL DEFAULT 0,
+    key_id TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS absent (
     account TEXT NOT NULL,
@@ -120,6 +123,16 @@ CREATE TABLE IF NOT EXISTS failures (
     message TEXT NOT NULL
 );
 """
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a set of credentials is, as STS said (or an assumed role's ARN says)."""
+
+    account: str
+    partition: str
+    asked: float  # epoch seconds
+    key_id: str  # the access key id asked with; '' when unknown
 
 
 @dataclass(frozen=True)
@@ -219,6 +232,9 @@ class StateStore:
             # FULL: a commit is on disk before save() returns, so a position that says
             # "forwarded" survives a power loss.
             db.execute("PRAGMA synchronous=FULL")
+            # A page's rows touch a few hundred B-tree pages at most; SQLite's default
+            # cache (2 MB) would grow with the number of streams for no gain.
+            db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             _refuse_newer(db, self.path)
             _upgrade_v1(db)
             db.executescript(_SCHEMA)
@@ -451,31 +467,37 @@ class StateStore:
                 _gk(key),
             )
 
-    def remembered_identity(self, credentials: str) -> tuple[str, str, float] | None:
-        """The account, partition and when they were asked, for a credentials label."""
+    def remembered_identity(self, credentials: str) -> Identity | None:
+        """The account and partition last asked for a credentials label, when, and the
+        access key id they were asked with ('' when unknown)."""
         row = self._one(
-            "SELECT account, partition, asked FROM identities WHERE credentials = ?",
+            "SELECT account, partition, asked, key_id FROM identities WHERE credentials = ?",
             (credentials,),
         )
         if row is None:
             return None
-        return str(row[0]), str(row[1]), float(str(row[2]))
+        return Identity(str(row[0]), str(row[1]), float(str(row[2])), str(row[3]))
 
     def remembered_account(self, credentials: str) -> str | None:
         """The account id last resolved for a credentials label, if any."""
         known = self.remembered_identity(credentials)
-        return None if known is None else known[0]
+        return None if known is None else known.account
 
     def remember_account(
-        self, credentials: str, account: str, partition: str = "aws", asked: float | None = None
+        self,
+        credentials: str,
+        account: str,
+        partition: str = "aws",
+        asked: float | None = None,
+        key_id: str = "",
     ) -> None:
         with self._lock:
             self._db.execute(
-                "INSERT INTO identities (credentials, account, partition, asked) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (credentials) DO UPDATE SET "
+                "INSERT INTO identities (credentials, account, partition, asked, key_id) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (credentials) DO UPDATE SET "
                 "account = excluded.account, partition = excluded.partition, "
-                "asked = excluded.asked",
-                (credentials, account, partition, time.time() if asked is None else asked),
+                "asked = excluded.asked, key_id = excluded.key_id",
+                (credentials, account, partition, time.time() if asked is None else asked, key_id),
             )
 
     def absent_until(self, key: GroupKey) -> float | None:
@@ -733,6 +755,9 @@ def _upgrade_v1(db: sqlite3.Connection) -> None:
     if identity and "partition" not in identity:
         db.execute("ALTER TABLE identities ADD COLUMN partition TEXT NOT NULL DEFAULT 'aws'")
         db.execute("ALTER TABLE identities ADD COLUMN asked REAL NOT NULL DEFAULT 0")
+    if identity and "key_id" not in identity:
+        # Version 2 files of 0.1.0's first builds; the column is additive.
+        db.execute("ALTER TABLE identities ADD COLUMN key_id TEXT NOT NULL DEFAULT ''")
 
 
 def _take_seeds_v1(db: sqlite3.Connection) -> None:
