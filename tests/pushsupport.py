@@ -140,13 +140,14 @@ class Writers:
         return list(self.written)
 
 
-def settings_text(stream: str, url: str, **options: object) -> str:
-    """A settings file with one ``[[kinesis]]`` source on ``stream`` at ``url``."""
+def settings_text(stream: str, url: str, *, kinesis_url: str = "", **options: object) -> str:
+    """A settings file with one ``[[kinesis]]`` source on ``stream`` at ``url`` (Kinesis
+    at ``kinesis_url`` when given: a proxy in front of moto)."""
     lines = [
         "[[kinesis]]",
         f'stream = "{stream}"',
         f'region = "{REGION}"',
-        f'kinesis_endpoint = "{url}"',
+        f'kinesis_endpoint = "{kinesis_url or url}"',
         f'dynamodb_endpoint = "{url}"',
         f'sts_endpoint = "{url}"',
     ]

@@ -94,3 +94,17 @@ def test_simulated_workers_converge_and_cover_every_lease() -> None:
     assert sum(counts.values()) == 7
     assert max(counts.values()) == 3
     assert min(counts.values()) == 2
+
+
+def test_a_worker_holding_only_finished_shards_counts_as_live() -> None:
+    """After a split, a worker whose parent shard ended holds no shard to read, but its
+    finished lease (still renewed) keeps it among the live: the children are shared."""
+    children = leases({"c0": None, "c1": None, "c2": None, "c3": None})
+    finished = [Seen("p0", "me", 9), Seen("p1", "other", 9)]
+    changed = {"p0": 99.0, "p1": 99.0}
+    alone = plan(children, changed, 100.0, PERIOD, "me")
+    shared = plan(children, changed, 100.0, PERIOD, "me", held_elsewhere=finished)
+    assert len(alone.take) == 4
+    assert len(shared.take) == 2
+    # A finished lease whose owner stopped renewing does not count.
+    assert len(plan(children, {"p1": 80.0}, 100.0, PERIOD, "me", held_elsewhere=finished).take) == 4

@@ -60,10 +60,14 @@ def plan(
     now: float,
     period: float,
     me: str,
+    *,
+    held_elsewhere: Sequence[Seen] = (),
 ) -> Plan:
     """The leases ``me`` should take now (see the module). ``leases``: the leases to share
     (shards finished or waiting for their parents left out); ``changed_at``: when each
-    lease's counter was last seen to change, on this worker's monotonic clock."""
+    lease's counter was last seen to change, on this worker's monotonic clock;
+    ``held_elsewhere``: leases not to share (finished shards, still held), whose live
+    owners count as workers, so that a worker between shards is not taken for gone."""
     if not leases:
         return Plan()
     dead = [
@@ -73,6 +77,9 @@ def plan(
     counts: Counter[str] = Counter(
         lease.owner for lease in leases if lease.owner is not None and lease.key not in dead_keys
     )
+    for lease in held_elsewhere:
+        if lease.owner is not None and not expired(lease, changed_at, now, period):
+            counts.setdefault(lease.owner, 0)
     counts.setdefault(me, 0)
     target = -(-len(leases) // len(counts))
     needed = target - counts[me]
@@ -81,10 +88,10 @@ def plan(
     if dead:
         dead.sort(key=lambda lease: (lease.owner is not None, _spread(me, lease.key)))
         return Plan(take=tuple(dead[:needed]))
-    others = [(count, owner) for owner, count in counts.items() if owner != me]
-    if not others:
+    loads = [(count, owner) for owner, count in counts.items() if owner != me]
+    if not loads:
         return Plan()
-    most, victim = max(others, key=lambda item: (item[0], item[1]))
+    most, victim = max(loads, key=lambda item: (item[0], item[1]))
     if most < target + (0 if needed > 1 else 1):
         return Plan()
     theirs = sorted(

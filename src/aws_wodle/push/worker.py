@@ -63,6 +63,9 @@ class PushWorker:
         self.clock = clock
         self.stop_event = threading.Event()
         self.running: dict[str, Running] = {}
+        # Shards read to their end: their leases stay held (and renewed), showing the other
+        # workers that this one is alive while it waits for the children, until a stop.
+        self.done: dict[str, Held] = {}
         self._seen: dict[str, tuple[int, str | None]] = {}
         self.changed_at: dict[str, float] = {}
         self._thread: threading.Thread | None = None
@@ -156,6 +159,13 @@ class PushWorker:
                 log.info("lease on shard %s lost to another worker; stopped reading it", key)
             except AwsError as exc:
                 log.warning("lease on shard %s not renewed: %s", key, exc)
+        for key, held in list(self.done.items()):
+            try:
+                held.renew()
+            except LeaseLost:
+                del self.done[key]  # removed with its shard, or taken: nothing to read
+            except AwsError as exc:
+                log.debug("lease on finished shard %s not renewed: %s", key, exc)
 
     def _observe(self) -> list[Lease]:
         """Read the lease table; note each lease whose counter or owner moved."""
@@ -210,8 +220,15 @@ class PushWorker:
             )
             for lease in open_leases
         ]
+        finished = [
+            balance.Seen(lease.key, lease.owner, lease.counter)
+            for lease in leases
+            if lease.finished
+        ]
         period = self.source.lease_period
-        chosen = balance.plan(seen, self.changed_at, self.clock(), period, self.me)
+        chosen = balance.plan(
+            seen, self.changed_at, self.clock(), period, self.me, held_elsewhere=finished
+        )
         for pick in chosen.leases:
             if self.stop_event.is_set() or pick.key in self.running:
                 continue
@@ -260,12 +277,15 @@ class PushWorker:
             run.outcome.append("failed")
 
     def _reap(self) -> None:
-        """Forget readers that ended; give up the leases of shards finished or failed."""
+        """Forget readers that ended: keep the leases of shards finished (see ``done``),
+        give up the others (a reader failed: another worker, or this one, tries again)."""
         for key, run in list(self.running.items()):
             if run.thread.is_alive():
                 continue
             del self.running[key]
-            if not run.held.lost.is_set():
+            if run.outcome[:1] == ["finished"] and not run.held.lost.is_set():
+                self.done[key] = run.held
+            elif not run.held.lost.is_set():
                 try:
                     run.held.release()
                 except AwsError as exc:
@@ -277,15 +297,19 @@ class PushWorker:
         for run in list(self.running.values()):
             run.thread.join(max(0.0, deadline - time.monotonic()))
         released = 0
-        for key, run in list(self.running.items()):
-            if run.thread.is_alive() or run.held.lost.is_set():
-                continue  # still sending: its lease expires on its own
+        holding = [
+            (key, run.held) for key, run in self.running.items() if not run.thread.is_alive()
+        ]
+        holding.extend(self.done.items())
+        for key, held in holding:
+            if held.lost.is_set():
+                continue
             try:
-                run.held.release()
+                held.release()
                 released += 1
             except AwsError as exc:
                 log.info("lease on shard %s not released: %s", key, exc)
-        if self.running:
+        if holding:
             log.info(
                 "kinesis stream %s: worker %s stopped; %d leases released",
                 self.source.stream,
@@ -293,3 +317,4 @@ class PushWorker:
                 released,
             )
         self.running.clear()
+        self.done.clear()
