@@ -3,6 +3,7 @@ what check-config shows of them."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -176,3 +177,16 @@ def test_check_config_shows_kinesis_sources(tmp_path: Path) -> None:
         result.stdout
     )
     assert "lease period 30s" in result.stdout
+
+
+def test_the_readmes_kinesis_example_is_valid() -> None:
+    """The [[kinesis]] table shown in README.md parses to the source it describes."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    [block] = re.findall(r"```\n(\s*\[\[kinesis\]\].*?)```", readme, re.DOTALL)
+    (source,) = parse(textwrap.dedent(block)).kinesis
+    assert (source.stream_name, source.region, source.lease_table) == (
+        "siem-logs",
+        "eu-west-1",
+        "aws-wodle-siem-logs",
+    )
+    assert source.envelope
