@@ -15,6 +15,9 @@ Workloads (issue 9 first, then the earlier ones):
   the benchmark moves 5 minutes a cycle, then an hour.
 - L: the lookback's cost: a busy group at 5-minute cycles, ``--lookback 15m`` vs ``0``.
 - A, B, C (with the old module's model measured on the same seed), D1, D, E, Q: as before.
+- K: the push path (issue 12): events/s and CPU per 1,000 events through one and three
+  collectors reading a Kinesis stream, beside polling on the same events; its section of
+  BENCHMARKS.md has markers of its own, so ``--only K --write`` rewrites only that.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from benchsupport.harness import (
     quota_seconds,
     show_calls,
 )
+from benchsupport.push import PathRun, measure_paths, paths_table
 from conftest import ROOT
 
 REGION = "us-east-1"
@@ -1116,7 +1120,7 @@ def document(
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [
         "# Benchmarks",
-        f"Repeat with `{command}` (the script is `tests/bench.py`; `--only S,G,R,L,A,B,C,D,E,Q` "
+        f"Repeat with `{command}` (the script is `tests/bench.py`; `--only S,G,R,L,A,B,C,D,E,Q,K` "
         "picks workloads, `--sizes` the stream counts of S). Every figure below comes from "
         "that run.",
         f"Measured {date} on {machine()}, {code_version(opts.collector_src)}; load "
@@ -1192,6 +1196,9 @@ def classic_summary(results: dict[str, ClassicResult]) -> list[str]:
 # (sections written by hand) is kept as it is.
 BEGIN = "<!-- bench:begin (written by tests/bench.py --write) -->"
 END = "<!-- bench:end -->"
+# K (the push path) has a block of its own, so that `--only K --write` leaves the rest.
+PUSH_BEGIN = "<!-- bench:push:begin (written by tests/bench.py --write with K) -->"
+PUSH_END = "<!-- bench:push:end -->"
 HAND_WRITTEN = "Written by hand"
 
 
@@ -1205,6 +1212,36 @@ def hand_written_sections(text: str) -> str:
             sections[-1].append(line)
     kept = [s for s in sections if s[0].startswith("## ") and HAND_WRITTEN in "\n".join(s)]
     return "\n".join("\n".join(s).strip() + "\n" for s in kept)
+
+
+def write_push(path: Path, generated: str) -> None:
+    """Put the push section between its own markers of ``path``, at the end when new."""
+    old = path.read_text() if path.exists() else ""
+    block = f"{PUSH_BEGIN}\n{generated}{PUSH_END}"
+    if PUSH_BEGIN in old and PUSH_END in old:
+        head, rest = old.split(PUSH_BEGIN, 1)
+        path.write_text(head + block + rest.split(PUSH_END, 1)[1])
+        return
+    path.write_text(old.rstrip("\n") + "\n\n" + block + "\n")
+
+
+def push_section(runs: Sequence[PathRun], command: str) -> str:
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join(
+        [
+            "## Push: Kinesis subscription, one and three collectors (issue 12)",
+            f"Repeat with `{command}`. Measured {date} on {machine()}, {code_version(None)}.",
+            "",
+            paths_table(runs),
+            "",
+            "A backlog on a stream of 4 shards fed in CloudWatch Logs' subscription format "
+            "(100 events a record), read by collectors that were balanced on the empty stream "
+            "and paused while it filled; the polling row is `run --once` on one group holding "
+            "the same events. moto serves one request at a time, so events/s is a lower bound "
+            "set by moto; the CPU per 1,000 events is the collectors' own.",
+            "",
+        ]
+    )
 
 
 def write_benchmarks(path: Path, generated: str) -> None:
@@ -1225,7 +1262,7 @@ FAMILIES = ("S", "G", "R", "L")
 
 
 def selection(only: str | None) -> list[str]:
-    every = [*FAMILIES, *CLASSICS]
+    every = [*FAMILIES, *CLASSICS, "K"]
     if not only:
         return every
     keys = {k.strip().upper() for k in only.split(",") if k.strip()}
@@ -1273,10 +1310,18 @@ def main(argv: list[str] | None = None) -> int:
     regions: RegionsResult | None = None
     lookbacks: list[LookbackResult] = []
     classics: dict[str, ClassicResult] = {}
+    pushes: list[PathRun] = []
     kept: dict[str, Env] = {}
     try:
         for key in keys:
-            if key == "S":
+            if key == "K":
+                pushes = measure_paths()
+                progress("K: " + "; ".join(
+                    f"{r.path} x{r.processes}: {r.events_per_second:,.0f} events/s, "
+                    f"{r.cpu_ms_per_1000:.1f} ms CPU per 1,000, {r.lost} lost, "
+                    f"{r.repeated} repeated" for r in pushes
+                ))  # fmt: skip
+            elif key == "S":
                 for size in sizes:
                     changes += streams_workload(size, opts)
             elif key == "G":
@@ -1300,14 +1345,22 @@ def main(argv: list[str] | None = None) -> int:
         + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]) if a != "--write")
         + '"'
     )
-    text = document(
-        opts=opts, changes=changes, regions=regions, lookbacks=lookbacks,
-        classics=classics, command=command,
-    )  # fmt: skip
-    print(text, flush=True)
+    polled = [k for k in keys if k != "K"]
+    text = ""
+    if polled:
+        text = document(
+            opts=opts, changes=changes, regions=regions, lookbacks=lookbacks,
+            classics=classics, command=command,
+        )  # fmt: skip
+        print(text, flush=True)
+    push_text = push_section(pushes, 'make bench ARGS="--only K --write"') if pushes else ""
+    print(push_text, flush=True)
     progress(f"done in {time.monotonic() - STARTED_AT:.0f} s")
     if args.write:
-        write_benchmarks(ROOT / "BENCHMARKS.md", text)
+        if polled:
+            write_benchmarks(ROOT / "BENCHMARKS.md", text)
+        if pushes:
+            write_push(ROOT / "BENCHMARKS.md", push_text)
         progress(f"wrote {ROOT / 'BENCHMARKS.md'}")
     return 0
 
