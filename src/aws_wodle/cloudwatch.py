@@ -90,9 +90,15 @@ def known_regions() -> frozenset[str]:
 _RAW_EVENTS = "aws_wodle_raw_events"
 
 
-def _to_event(names: dict[str, str]) -> Callable[[dict[str, Any]], Any]:
+# Whether the call in progress on this thread wants event ids (botocore parses an answer in
+# the thread that made the call, so the parse hook reads it there).
+_calling = threading.local()
+
+
+def _to_event(names: dict[str, str], ids: bool) -> Callable[[dict[str, Any]], Any]:
     """A JSON object hook that turns each event object into a LogEvent as it is decoded,
-    sharing one string per stream name: a 10,000-event page then never exists as dicts."""
+    sharing one string per stream name, with its event id only if ``ids``: a 10,000-event
+    page then never exists as dicts."""
 
     def hook(obj: dict[str, Any]) -> Any:
         if "message" not in obj or "timestamp" not in obj:
@@ -103,7 +109,7 @@ def _to_event(names: dict[str, str]) -> Callable[[dict[str, Any]], Any]:
             obj["message"],
             obj.get("ingestionTime", 0),
             names.setdefault(stream, stream),
-            obj.get("eventId", ""),
+            obj.get("eventId", "") if ids else "",
         )
 
     return hook
@@ -121,7 +127,8 @@ def _take_events_raw(
     if response_dict.get("status_code") != 200:
         return
     try:
-        body = json.loads(response_dict["body"], object_hook=_to_event({}))
+        ids = getattr(_calling, "ids", True)
+        body = json.loads(response_dict["body"], object_hook=_to_event({}, ids))
     except (ValueError, TypeError, KeyError):
         return
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
@@ -297,10 +304,11 @@ class CloudWatchLogs:
         streams: list[str] | None = None,
         token: str | None = None,
         prefix: str | None = None,
+        ids: bool = True,
     ) -> Page:
         """One FilterLogEvents page over the whole group (or the named streams, or those
         whose names start with ``prefix``), by event time from ``start`` up to ``end``
-        (exclusive); only a missing token ends a read."""
+        (exclusive); only a missing token ends a read. Event ids only with ``ids``."""
         kwargs: dict[str, Any] = {
             **_group_arg(group),
             "startTime": start,
@@ -317,9 +325,13 @@ class CloudWatchLogs:
             kwargs["logStreamNamePrefix"] = prefix
         if token:
             kwargs["nextToken"] = token
-        page, server_ms = self._call(
-            "FilterLogEvents", lambda: self._client.filter_log_events(**kwargs)
-        )
+        _calling.ids = ids
+        try:
+            page, server_ms = self._call(
+                "FilterLogEvents", lambda: self._client.filter_log_events(**kwargs)
+            )
+        finally:
+            _calling.ids = True
         events = _events(page)
         return Page(events, page.get("nextToken") or None, server_ms)
 

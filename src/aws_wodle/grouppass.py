@@ -103,6 +103,8 @@ class GroupPass:
         self.target = target or key.group
         self.options = options
         self.envelope = Envelope(key.account, key.region, key.group) if options.envelope else None
+        # Event ids are kept only for the envelope, the one place that sends them.
+        self._ids = self.envelope is not None
         self._keep = options.keeps if options.filters_streams else None
         self._prefix = options.server_prefix
         self.where = f"account {key.account}, region {key.region}, log group {key.group}"
@@ -159,7 +161,7 @@ class GroupPass:
         cycle = cursor.cycle
         if cycle is None:
             lo = window.window_start(cursor, self.settings.lookback_ms, seeds)
-            page = self.api.filter(self.target, start=lo, prefix=self._prefix)
+            page = self.api.filter(self.target, start=lo, prefix=self._prefix, ids=self._ids)
             fence = window.next_fence(page.server_ms, self.settings.settle_ms, cursor.fence)
             cycle = Cycle(lo=lo, fence=fence)
             cursor = replace(cursor, cycle=cycle)
@@ -168,7 +170,7 @@ class GroupPass:
         else:
             start = cycle.mark.ts if cycle.mark.ts is not None else cycle.lo
             log.info("%s: resuming the read interrupted before", self.where)
-            page = self.api.filter(self.target, start=start, prefix=self._prefix)
+            page = self.api.filter(self.target, start=start, prefix=self._prefix, ids=self._ids)
         chooser = window.Selector(window.cycle_rule(cursor, cycle.fence), cycle.mark, seeds)
         cursor = self._drain(cursor, page, chooser, start=start, end=None, marked=_cycle_marked)
         done = replace(cursor, fence=cycle.fence, cycle=None)
@@ -241,7 +243,9 @@ class GroupPass:
         assert gap is not None
         start = gap.mark.ts if gap.mark.ts is not None else gap.start
         chooser = window.Selector(window.gap_rule(gap), gap.mark)
-        page = self.api.filter(self.target, start=start, end=gap.until, prefix=self._prefix)
+        page = self.api.filter(
+            self.target, start=start, end=gap.until, prefix=self._prefix, ids=self._ids
+        )
         cursor = self._drain(cursor, page, chooser, start=start, end=gap.until, marked=_gap_marked)
         done = replace(cursor, gap=None)
         self.out.store.save(self.key, done, {})
@@ -274,7 +278,12 @@ class GroupPass:
             if self.out.stop.is_set():
                 raise Stopped
             page = self.api.filter(
-                self.target, start=start, end=end, token=page.next_token, prefix=self._prefix
+                self.target,
+                start=start,
+                end=end,
+                token=page.next_token,
+                prefix=self._prefix,
+                ids=self._ids,
             )
 
     def _fresh(self, events: list[LogEvent], chooser: window.Selector) -> list[LogEvent]:
@@ -379,7 +388,9 @@ class GroupPass:
             if denied:
                 page = self._stream_page(name, lo, token)
             else:
-                page = self.api.filter(self.target, start=lo, streams=[name], token=token)
+                page = self.api.filter(
+                    self.target, start=lo, streams=[name], token=token, ids=self._ids
+                )
             for event in page.events:
                 if event.ingestion_time > fence or now - event.ingestion_time < idle:
                     return False

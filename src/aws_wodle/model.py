@@ -151,10 +151,13 @@ class LogsApi(Protocol):
         streams: list[str] | None = None,
         token: str | None = None,
         prefix: str | None = None,
+        ids: bool = True,
     ) -> Page:
         """One FilterLogEvents page over the group (or the named streams, or the streams
         whose names start with ``prefix``), ``start`` to ``end`` (exclusive) by event
-        time. ``group`` is a name, or a log group ARN (another account's group)."""
+        time. ``group`` is a name, or a log group ARN (another account's group). With
+        ``ids`` false the events' ``event_id`` is left empty (it costs memory, and only the
+        envelope sends it)."""
         ...
 
     def read(

@@ -148,6 +148,7 @@ class FakeLogs:
         streams: list[str] | None = None,
         token: str | None = None,
         prefix: str | None = None,
+        ids: bool = True,
     ) -> Page:
         self.calls["FilterLogEvents"] += 1
         if self.deny_filter:
@@ -156,7 +157,8 @@ class FakeLogs:
         events = self._visible(group, streams, start, end, prefix)
         page, more = self._page(events, token, short=True)
         next_token = self._token(page, token) if more else None
-        return Page([s.event for s in page], next_token, self.now)
+        events_out = [s.event if ids else s.event._replace(event_id="") for s in page]
+        return Page(events_out, next_token, self.now)
 
     def read(
         self, group: str, stream: str, *, start: int, end: int | None = None, token: str | None
