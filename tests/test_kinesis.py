@@ -169,3 +169,46 @@ def test_a_clean_stop_hands_its_shards_over_at_once(
     finally:
         stop_collectors(collectors)
     assert "leases released" in collectors[0].lines.text()
+
+
+@pytest.mark.xdist_group("kinesis")
+def test_a_reload_moves_the_worker_to_the_stream_the_settings_now_name(
+    moto: PushMoto, queue: Sink, tmp_path: Path
+) -> None:
+    """SIGHUP after the settings file names another stream: the worker of the first stops
+    (its leases given up), one for the new stream starts, and the new group's events
+    arrive; an unchanged file on a second SIGHUP keeps the worker as it is."""
+    other_group, other_stream = "/aws/lambda/billing", "siem-push-2"
+    subscribe(moto, GROUP, STREAM, 2)
+    subscribe(moto, other_group, other_stream, 2)
+    settings = settings_text(STREAM, moto.url, lease_period="3s", lease_table=TABLE)
+    collector = start_collector(tmp_path, "c0", settings, queue.path)
+    try:
+        assert wait_balanced(moto, TABLE, 1, 2, 120), leases(moto, TABLE)
+        first = Writers(moto, GROUP, threads=1, per_put=PER_PUT, prefix="first")
+        first.start()
+        assert wait_until(lambda: len(queue.received) >= 20, 60)
+        before = set(first.stop())
+        assert wait_until(lambda: before <= set(queue.messages()), 60)
+
+        other_table = "aws-wodle-siem-push-2"
+        (tmp_path / "c0" / "aws-wodle.toml").write_text(
+            settings_text(other_stream, moto.url, lease_period="3s", lease_table=other_table)
+        )
+        collector.proc.send_signal(signal.SIGHUP)
+        assert wait_balanced(moto, other_table, 1, 2, 120), leases(moto, other_table)
+        assert wait_until(lambda: not owners(leases(moto, TABLE)), 30), leases(moto, TABLE)
+        second = Writers(moto, other_group, threads=1, per_put=PER_PUT, prefix="second")
+        second.start()
+        assert wait_until(lambda: any(m.startswith("second") for m in queue.messages()), 60)
+        collector.proc.send_signal(signal.SIGHUP)  # the same file: nothing restarts
+        time.sleep(2)
+        after = set(second.stop())
+        assert wait_until(lambda: after <= set(queue.messages()), 60)
+        lost, repeated = queue.lost_and_repeated(before | after)
+        assert (lost, repeated) == (0, 0)
+        text = collector.lines.text()
+        assert text.count(f"worker {owners(leases(moto, other_table)).popitem()[0]}") >= 1
+        assert text.count(f"kinesis stream {other_stream}: worker") == 1
+    finally:
+        stop_collectors([collector])

@@ -134,20 +134,32 @@ class PushWorker:
 
     def _loop(self) -> None:
         next_balance = 0.0
+        pause = 0.0  # after an unexpected failure: doubling up to RETRY_CAP_SECONDS
         while not self.stop_event.is_set():
             started = self.clock()
-            self._renew()
             try:
+                self._renew()
                 leases = self._observe()
                 if started >= next_balance:
                     next_balance = started + self.source.lease_period
                     leases = self._sync_shards(leases)
                 self._balance(leases)
+                pause = 0.0
             except AwsError as exc:
                 log.warning("kinesis stream %s: %s; trying again shortly", self.source.stream, exc)
+            except Exception:
+                # A bug or an answer of a shape never seen must not end the source's
+                # collection: the readers go on, and the round is tried again.
+                pause = min(max(1.0, pause * 2), RETRY_CAP_SECONDS)
+                log.exception(
+                    "kinesis stream %s: unexpected failure coordinating the leases; trying "
+                    "again in %.0f s",
+                    self.source.stream,
+                    pause,
+                )
             self._reap()
             spent = self.clock() - started
-            self.stop_event.wait(max(0.05, self.renew_every - spent))
+            self.stop_event.wait(max(0.05, self.renew_every - spent, pause))
 
     def _renew(self) -> None:
         for key, run in list(self.running.items()):
