@@ -831,7 +831,7 @@ def targets_section(
         ratio = peaks[large] / peaks[small]
         body.append(
             [f"memory: peak RSS {small:,} -> {large:,} streams <= 1.15x",
-             f"{peaks[small]:.0f} -> {peaks[large]:.0f} MB: {ratio:.2f}x", verdict(ratio <= 1.15)]
+             f"{peaks[small]:.1f} -> {peaks[large]:.1f} MB: {ratio:.3f}x", verdict(ratio <= 1.15)]
         )  # fmt: skip
     return md_table(("target (issue 9)", "measured", "met"), body)
 
@@ -855,7 +855,7 @@ def change_summary(rows: list[Row]) -> list[str]:
         shown = ", ".join(f"{size:,} streams {mb:.0f} MB" for size, mb in sorted(peaks.items()))
         lines.append(
             f"- Memory: peak RSS of the collector over all cycles: {shown}; {large:,} / "
-            f"{small:,} streams = {ratio:.2f}x (target <= 1.15x): {verdict(ratio <= 1.15)}."
+            f"{small:,} streams = {ratio:.3f}x (target <= 1.15x): {verdict(ratio <= 1.15)}."
         )
         full = [size for size in sorted(peaks) if 3 * size >= PAGE_EVENTS]
         if ratio > 1.15 and 3 * small < PAGE_EVENTS and len(full) >= 2:
