@@ -4,9 +4,7 @@ the stream's shards through the lease table, one of them killed with SIGKILL."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,20 +55,8 @@ def moto(server: PushMoto) -> PushMoto:
     return server
 
 
-@pytest.fixture
-def queue() -> Iterator[Sink]:
-    """The manager's one queue, shared by every collector as on one manager."""
-    folder = tempfile.mkdtemp(prefix="awk")
-    sink = Sink(os.path.join(folder, "queue"))
-    sink.bind()
-    yield sink
-    sink.unbind()
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-@pytest.mark.xdist_group("kinesis")
 def test_three_collectors_share_a_stream_and_survive_a_kill(
-    moto: PushMoto, queue: Sink, tmp_path: Path
+    moto: PushMoto, sink: Sink, tmp_path: Path
 ) -> None:
     """Three collectors split six shards two each; one is killed with SIGKILL while events
     flow: its shards are taken over within the bound, nothing is lost, and the repeats
@@ -79,13 +65,13 @@ def test_three_collectors_share_a_stream_and_survive_a_kill(
     settings = settings_text(
         STREAM, moto.url, lease_period=f"{LEASE_PERIOD:g}s", lease_table=TABLE, batch=BATCH
     )
-    collectors = [start_collector(tmp_path, f"c{i}", settings, queue.path) for i in range(3)]
+    collectors = [start_collector(tmp_path, f"c{i}", settings, sink.path) for i in range(3)]
     try:
         # Balanced before events flow: a steal repeats up to a batch too, not measured here.
         assert wait_balanced(moto, TABLE, 3, SHARDS, 120), leases(moto, TABLE)
         writers = Writers(moto, GROUP, threads=3, per_put=PER_PUT)
         writers.start()
-        assert wait_until(lambda: len(queue.received) >= 600, 60)
+        assert wait_until(lambda: len(sink.received) >= 600, 60)
 
         before = leases(moto, TABLE)
         victim = collectors[1]
@@ -110,8 +96,8 @@ def test_three_collectors_share_a_stream_and_survive_a_kill(
         time.sleep(2)
         written = writers.stop()
         expected = set(written)
-        assert wait_until(lambda: expected <= set(queue.messages()), 90)
-        lost, repeated = queue.lost_and_repeated(expected)
+        assert wait_until(lambda: expected <= set(sink.messages()), 90)
+        lost, repeated = sink.lost_and_repeated(expected)
         takeover = max(taken.values())
         print(
             f"\nkill -9 of 1 of 3 collectors: {len(written)} events, takeover "
@@ -129,9 +115,8 @@ def test_three_collectors_share_a_stream_and_survive_a_kill(
     assert f"taken over from {victim_id}" in log
 
 
-@pytest.mark.xdist_group("kinesis")
 def test_a_clean_stop_hands_its_shards_over_at_once(
-    moto: PushMoto, queue: Sink, tmp_path: Path
+    moto: PushMoto, sink: Sink, tmp_path: Path
 ) -> None:
     """SIGTERM: the collector finishes its batch, checkpoints it and releases its leases,
     so the other collector reads its shards without waiting out the lease period; nothing
@@ -139,12 +124,12 @@ def test_a_clean_stop_hands_its_shards_over_at_once(
     subscribe(moto, GROUP, STREAM, 4)
     period = 12.0
     settings = settings_text(STREAM, moto.url, lease_period=f"{period:g}s", lease_table=TABLE)
-    collectors = [start_collector(tmp_path, f"c{i}", settings, queue.path) for i in range(2)]
+    collectors = [start_collector(tmp_path, f"c{i}", settings, sink.path) for i in range(2)]
     try:
         assert wait_balanced(moto, TABLE, 2, 4, 120), leases(moto, TABLE)
         writers = Writers(moto, GROUP, threads=2, per_put=PER_PUT)
         writers.start()
-        assert wait_until(lambda: len(queue.received) >= 200, 60)
+        assert wait_until(lambda: len(sink.received) >= 200, 60)
         leaving = collectors[0]
         leaving.proc.send_signal(signal.SIGTERM)
         stopped_at = time.monotonic()
@@ -158,8 +143,8 @@ def test_a_clean_stop_hands_its_shards_over_at_once(
         handover = time.monotonic() - stopped_at
         written = writers.stop()
         expected = set(written)
-        assert wait_until(lambda: expected <= set(queue.messages()), 60)
-        lost, repeated = queue.lost_and_repeated(expected)
+        assert wait_until(lambda: expected <= set(sink.messages()), 60)
+        lost, repeated = sink.lost_and_repeated(expected)
         print(f"\nSIGTERM: handover {handover:.1f} s (lease period {period:g} s), lost {lost}, "
               f"repeated {repeated}")  # fmt: skip
         assert (lost, repeated) == (0, 0)
@@ -171,9 +156,8 @@ def test_a_clean_stop_hands_its_shards_over_at_once(
     assert "leases released" in collectors[0].lines.text()
 
 
-@pytest.mark.xdist_group("kinesis")
 def test_a_reload_moves_the_worker_to_the_stream_the_settings_now_name(
-    moto: PushMoto, queue: Sink, tmp_path: Path
+    moto: PushMoto, sink: Sink, tmp_path: Path
 ) -> None:
     """SIGHUP after the settings file names another stream: the worker of the first stops
     (its leases given up), one for the new stream starts, and the new group's events
@@ -182,14 +166,14 @@ def test_a_reload_moves_the_worker_to_the_stream_the_settings_now_name(
     subscribe(moto, GROUP, STREAM, 2)
     subscribe(moto, other_group, other_stream, 2)
     settings = settings_text(STREAM, moto.url, lease_period="3s", lease_table=TABLE)
-    collector = start_collector(tmp_path, "c0", settings, queue.path)
+    collector = start_collector(tmp_path, "c0", settings, sink.path)
     try:
         assert wait_balanced(moto, TABLE, 1, 2, 120), leases(moto, TABLE)
         first = Writers(moto, GROUP, threads=1, per_put=PER_PUT, prefix="first")
         first.start()
-        assert wait_until(lambda: len(queue.received) >= 20, 60)
+        assert wait_until(lambda: len(sink.received) >= 20, 60)
         before = set(first.stop())
-        assert wait_until(lambda: before <= set(queue.messages()), 60)
+        assert wait_until(lambda: before <= set(sink.messages()), 60)
 
         other_table = "aws-wodle-siem-push-2"
         (tmp_path / "c0" / "aws-wodle.toml").write_text(
@@ -200,12 +184,12 @@ def test_a_reload_moves_the_worker_to_the_stream_the_settings_now_name(
         assert wait_until(lambda: not owners(leases(moto, TABLE)), 30), leases(moto, TABLE)
         second = Writers(moto, other_group, threads=1, per_put=PER_PUT, prefix="second")
         second.start()
-        assert wait_until(lambda: any(m.startswith("second") for m in queue.messages()), 60)
+        assert wait_until(lambda: any(m.startswith("second") for m in sink.messages()), 60)
         collector.proc.send_signal(signal.SIGHUP)  # the same file: nothing restarts
         time.sleep(2)
         after = set(second.stop())
-        assert wait_until(lambda: after <= set(queue.messages()), 60)
-        lost, repeated = queue.lost_and_repeated(before | after)
+        assert wait_until(lambda: after <= set(sink.messages()), 60)
+        lost, repeated = sink.lost_and_repeated(before | after)
         assert (lost, repeated) == (0, 0)
         text = collector.lines.text()
         assert text.count(f"worker {owners(leases(moto, other_table)).popitem()[0]}") >= 1

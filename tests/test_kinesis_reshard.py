@@ -3,9 +3,6 @@ every child shard is read only after its parents were read to their end; none is
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -36,16 +33,6 @@ TABLE = "aws-wodle-siem-reshard"
 def moto() -> Iterator[PushMoto]:
     with push_moto() as running:
         yield running
-
-
-@pytest.fixture
-def queue() -> Iterator[Sink]:
-    folder = tempfile.mkdtemp(prefix="awr")
-    sink = Sink(os.path.join(folder, "queue"))
-    sink.bind()
-    yield sink
-    sink.unbind()
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 class ParentFirst:
@@ -105,14 +92,13 @@ def leases_of(client: object) -> dict[str, dict[str, object]]:
     }
 
 
-@pytest.mark.xdist_group("kinesis")
-def test_split_and_merge_while_running(moto: PushMoto, queue: Sink, tmp_path: Path) -> None:
+def test_split_and_merge_while_running(moto: PushMoto, sink: Sink, tmp_path: Path) -> None:
     """2 shards split into 4, then two of those merged, while writers write and two
     collectors read: 0 lost, 0 repeated, and no child read before its parents' end."""
     moto.reset()
     subscribe(moto, GROUP, STREAM, 2)
     settings = settings_text(STREAM, moto.url, lease_period="3s", lease_table=TABLE)
-    collectors = [start_collector(tmp_path, f"c{i}", settings, queue.path) for i in range(2)]
+    collectors = [start_collector(tmp_path, f"c{i}", settings, sink.path) for i in range(2)]
     watch = ParentFirst(moto)
     kinesis = moto.client("kinesis")
     try:
@@ -120,7 +106,7 @@ def test_split_and_merge_while_running(moto: PushMoto, queue: Sink, tmp_path: Pa
         watch.start()
         writers = Writers(moto, GROUP, threads=3, per_put=5)
         writers.start()
-        assert wait_until(lambda: len(queue.received) >= 300, 60)
+        assert wait_until(lambda: len(sink.received) >= 300, 60)
         kinesis.update_shard_count(
             StreamName=STREAM, TargetShardCount=4, ScalingType="UNIFORM_SCALING"
         )
@@ -140,11 +126,11 @@ def test_split_and_merge_while_running(moto: PushMoto, queue: Sink, tmp_path: Pa
         time.sleep(1)
         written = writers.stop()
         expected = set(written)
-        assert wait_until(lambda: expected <= set(queue.messages()), 90)
+        assert wait_until(lambda: expected <= set(sink.messages()), 90)
     finally:
         watch.stop()
         stop_collectors(collectors)
-    lost, repeated = queue.lost_and_repeated(expected)
+    lost, repeated = sink.lost_and_repeated(expected)
     table = leases(moto, TABLE)
     finished = sorted(key for key, lease in table.items() if lease["checkpoint"] == "SHARD_END")
     print(

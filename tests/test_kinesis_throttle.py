@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -44,16 +41,6 @@ def moto() -> Iterator[PushMoto]:
         yield running
 
 
-@pytest.fixture
-def queue() -> Iterator[Sink]:
-    folder = tempfile.mkdtemp(prefix="awt")
-    sink = Sink(os.path.join(folder, "queue"))
-    sink.bind()
-    yield sink
-    sink.unbind()
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 def throttle_some() -> tuple[object, list[float]]:
     """A proxy policy answering the chosen GetRecords calls as a shard over its limit;
     also notes when each GetRecords call came."""
@@ -71,9 +58,8 @@ def throttle_some() -> tuple[object, list[float]]:
     return decide, seen
 
 
-@pytest.mark.xdist_group("kinesis")
 def test_a_throttled_stream_loses_and_repeats_nothing(
-    moto: PushMoto, queue: Sink, tmp_path: Path
+    moto: PushMoto, sink: Sink, tmp_path: Path
 ) -> None:
     """Six GetRecords answered ProvisionedThroughputExceededException: the reader backs
     off (1 s, doubling) from the same position; every event arrives once, in the envelope,
@@ -100,7 +86,7 @@ def test_a_throttled_stream_loses_and_repeats_nothing(
         STREAM, moto.url, kinesis_url=proxy.url, lease_period="3s", lease_table=TABLE,
         envelope=True,
     )  # fmt: skip
-    collector = start_collector(tmp_path, "c0", settings, queue.path)
+    collector = start_collector(tmp_path, "c0", settings, sink.path)
     try:
         writers = Writers(moto, GROUP, threads=2, per_put=10)
         writers.start()
@@ -110,7 +96,7 @@ def test_a_throttled_stream_loses_and_repeats_nothing(
         expected = set(written)
 
         def messages() -> list[str]:
-            return [json.loads(m)["aws"]["message"] for m in queue.messages()]
+            return [json.loads(m)["aws"]["message"] for m in sink.messages()]
 
         assert wait_until(lambda: expected <= set(messages()), 90)
         started = calls[0]
@@ -135,7 +121,7 @@ def test_a_throttled_stream_loses_and_repeats_nothing(
     assert count / elapsed <= 5 * SHARDS
     assert log.count("is not a CloudWatch Logs subscription message") == 1
     assert "CONTROL" not in log
-    envelope = json.loads(queue.messages()[0])
+    envelope = json.loads(sink.messages()[0])
     info = envelope["aws"]["log_info"]
     assert envelope["integration"] == "aws"
     assert (info["log_group"], info["aws_account_id"], info["aws_region"]) == (

@@ -279,7 +279,8 @@ class CloudWatchLogs:
         self, group: str, stream: str, *, start: int, end: int | None = None, token: str | None
     ) -> Page:
         """One GetLogEvents page, oldest first, from ``token`` or from ``start``; the
-        token sent coming back marks the stream's end."""
+        token sent coming back marks the stream's end. AWS's answer names no stream: the
+        events' ``stream`` is left empty, for the caller (who named it) to fill in."""
         kwargs: dict[str, Any] = {
             **_group_arg(group),
             "logStreamName": stream,
@@ -292,8 +293,7 @@ class CloudWatchLogs:
         if token:
             kwargs["nextToken"] = token
         page, server_ms = self._call("GetLogEvents", lambda: self._client.get_log_events(**kwargs))
-        events = [event._replace(stream=stream) for event in _events(page)]
-        return Page(events, page.get("nextForwardToken") or token, server_ms)
+        return Page(_events(page), page.get("nextForwardToken") or token, server_ms)
 
     def filter(
         self,
