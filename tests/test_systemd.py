@@ -29,8 +29,7 @@ import nspawn
 from conftest import MotoServer, now_ms, seed
 from debpkg import build_deb
 
-# One worker runs them all, in order, on one container (make test uses --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("systemd")
+# One worker runs them all, in order, on one container (make test uses --dist loadfile).
 
 HERE = Path(__file__).resolve().parent
 SHARED = "/srv/test"  # the host folder bound into the container
