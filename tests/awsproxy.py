@@ -40,8 +40,11 @@ from typing import Any
 class Fault:
     """What to do instead of (or before) forwarding one call."""
 
-    # "throttle", "5xx", "reset", "reject-token", "delay", or "shard-throughput" (Kinesis'
-    # ProvisionedThroughputExceededException, as a shard past its read limit answers)
+    # "throttle", "5xx", "reset", "reject-token", "delay", "shard-throughput" (Kinesis'
+    # ProvisionedThroughputExceededException, as a shard past its read limit answers),
+    # "cut" (the real answer's status, headers and Content-Length, then half its body and a
+    # closed connection) or "garbled" (the real answer's status and headers, a body that is
+    # not JSON)
     kind: str
     seconds: float = 0.0
 
@@ -240,6 +243,8 @@ def random_faults(
     throttle: float = 0.0,
     server_error: float = 0.0,
     reset: float = 0.0,
+    cut: float = 0.0,
+    garbled: float = 0.0,
     delay: float = 0.0,
     delay_seconds: float = 0.5,
     operations: frozenset[str] | None = None,
@@ -253,7 +258,14 @@ def random_faults(
             return None
         with lock:
             roll = rng.random()
-        for kind, chance in (("throttle", throttle), ("5xx", server_error), ("reset", reset)):
+        chances = (
+            ("throttle", throttle),
+            ("5xx", server_error),
+            ("reset", reset),
+            ("cut", cut),
+            ("garbled", garbled),
+        )
+        for kind, chance in chances:
             if roll < chance:
                 return Fault(kind)
             roll -= chance
@@ -418,7 +430,7 @@ class AwsProxy:
                 handler.close_connection = True
                 handler.connection.shutdown(socket.SHUT_RDWR)
                 return
-            else:
+            elif fault.kind not in {"cut", "garbled"}:
                 _answer_fault(handler, fault)
                 return
         if self._expired(headers):
@@ -446,6 +458,11 @@ class AwsProxy:
             answer = self._exchange(handler.command, handler.path, headers, body)
         else:
             answer = shape(handler.path, headers, body, request)
+        if fault is not None and fault.kind == "garbled":
+            answer = Answer(answer.status, answer.headers, b"<html>" + answer.data[:100])
+        if fault is not None and fault.kind == "cut":
+            _reply_cut(handler, answer)
+            return
         _reply(handler, answer)
 
     def _expired(self, headers: dict[str, str]) -> bool:
@@ -937,8 +954,9 @@ def _json_answer(status: int, body: dict[str, Any], like: Answer | None = None) 
     return Answer(status, headers, json.dumps(body).encode())
 
 
-def _reply(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
-    """Send an answer; the ``Date`` header is this host's clock (send_response adds it)."""
+def _send_head(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
+    """An answer's status and headers, with the Content-Length of its whole body; the
+    ``Date`` header is this host's clock (send_response adds it)."""
     handler.send_response(answer.status)
     for key, value in answer.headers:
         if key.lower() not in {
@@ -951,7 +969,21 @@ def _reply(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
             handler.send_header(key, value)
     handler.send_header("Content-Length", str(len(answer.data)))
     handler.end_headers()
+
+
+def _reply(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
+    """Send an answer."""
+    _send_head(handler, answer)
     handler.wfile.write(answer.data)
+
+
+def _reply_cut(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
+    """Promise the whole answer, send half of its body, and close the connection."""
+    _send_head(handler, answer)
+    handler.wfile.write(answer.data[: len(answer.data) // 2])
+    handler.wfile.flush()
+    handler.close_connection = True
+    handler.connection.shutdown(socket.SHUT_RDWR)
 
 
 def _answer_fault(handler: BaseHTTPRequestHandler, fault: Fault) -> None:

@@ -226,7 +226,8 @@ def faulty(setup: Setup, via: Via) -> Iterator[AwsProxy]:
 
 
 def test_throttling_errors_resets_and_delays(setup: Setup, via: Via, faulty: AwsProxy) -> None:
-    """Throttles, 5xx, resets and slow answers on a third of reads: all collected, once."""
+    """Throttles, 5xx, resets, answers cut mid-body or not JSON, and slow answers on a
+    third of reads: all collected, once."""
     expected = seed_many(setup, via, streams=15, per_stream=100, group="many")
     expected |= seed_many(setup, via, streams=4, per_stream=2_500, group="few")
     via.settled()
@@ -235,6 +236,8 @@ def test_throttling_errors_resets_and_delays(setup: Setup, via: Via, faulty: Aws
         throttle=0.33,
         server_error=0.05,
         reset=0.05,
+        cut=0.05,
+        garbled=0.03,
         delay=0.05,
         delay_seconds=0.5,
         operations=frozenset({"DescribeLogStreams", "GetLogEvents", "FilterLogEvents"}),
@@ -258,7 +261,8 @@ def test_throttling_errors_resets_and_delays(setup: Setup, via: Via, faulty: Aws
         via,
         "throttling and failures",
         "the proxy answers 33% of read calls ThrottlingException, 5% HTTP 503, resets 5% of "
-        "connections, delays 5% by 0.5 s; two runs over 19 streams",
+        "connections, cuts 5% of answers halfway through their body, garbles 3% (a 200 that "
+        "is not JSON), delays 5% by 0.5 s; two runs over 19 streams",
         f"{sum(faulty.stats.calls.values())} calls, faults {json.dumps(faults, sort_keys=True)}",
         lost=lost,
         repeated=repeated,

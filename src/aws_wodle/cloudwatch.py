@@ -1,4 +1,5 @@
-"""CloudWatch Logs and STS through boto3: the only module that imports boto3 or botocore.
+"""CloudWatch Logs and STS through boto3: with ``streamread``, which reads log events answers
+for it, the only module that imports boto3 or botocore.
 
 It builds sessions from a service's credentials options, pages streams and events, and
 translates every botocore error into the tree of ``errors``.
@@ -6,7 +7,6 @@ translates every botocore error into the tree of ``errors``.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -28,6 +28,7 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
+from . import streamread
 from .budget import RegionBudget
 from .config import CloudWatchService
 from .errors import (
@@ -40,7 +41,7 @@ from .errors import (
     TokenRejected,
 )
 from .logsetup import add_secrets
-from .model import GroupInfo, LogEvent, Page, StreamInfo
+from .model import GroupInfo, Page, StreamInfo
 from .serverclock import ServerClock
 
 T = TypeVar("T")
@@ -85,60 +86,6 @@ def known_regions() -> frozenset[str]:
         for partition in session.get_available_partitions()
         for region in session.get_available_regions("logs", partition)
     )
-
-
-_RAW_EVENTS = "aws_wodle_raw_events"
-
-
-# Whether the call in progress on this thread wants event ids (botocore parses an answer in
-# the thread that made the call, so the parse hook reads it there).
-_calling = threading.local()
-
-
-def _to_event(names: dict[str, str], ids: bool) -> Callable[[dict[str, Any]], Any]:
-    """A JSON object hook that turns each event object into a LogEvent as it is decoded,
-    sharing one string per stream name, with its event id only if ``ids``: a 10,000-event
-    page then never exists as dicts."""
-
-    def hook(obj: dict[str, Any]) -> Any:
-        if "message" not in obj or "timestamp" not in obj:
-            return obj
-        stream = obj.get("logStreamName", "")
-        return LogEvent(
-            obj["timestamp"],
-            obj["message"],
-            obj.get("ingestionTime", 0),
-            names.setdefault(stream, stream),
-            obj.get("eventId", "") if ids else "",
-        )
-
-    return hook
-
-
-def _take_events_raw(
-    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
-) -> None:
-    """Before botocore parses a GetLogEvents or FilterLogEvents answer, take its events out
-    of the body as LogEvents: botocore's shape-by-shape parsing of 10,000 events costs more
-    CPU than the rest of the collector, and their dicts more memory. ``searchedLogStreams``
-    goes too: AWS has sent it empty since 2020, and nothing reads it (a test double may list
-    every stream of the group there). Every other field, and every error answer, is still
-    parsed by botocore."""
-    if response_dict.get("status_code") != 200:
-        return
-    try:
-        ids = getattr(_calling, "ids", True)
-        body = json.loads(response_dict["body"], object_hook=_to_event({}, ids))
-    except (ValueError, TypeError, KeyError):
-        return
-    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
-        return
-    events = body.pop("events")
-    if not all(isinstance(event, LogEvent) for event in events):
-        return
-    body.pop("searchedLogStreams", None)
-    customized_response_dict[_RAW_EVENTS] = events
-    response_dict["body"] = json.dumps(body).encode()
 
 
 def translate(exc: Exception, operation: str) -> AwsError:
@@ -293,7 +240,7 @@ class CloudWatchLogs:
         if token:
             kwargs["nextToken"] = token
         page, server_ms = self._call("GetLogEvents", lambda: self._client.get_log_events(**kwargs))
-        return Page(_events(page), page.get("nextForwardToken") or token, server_ms)
+        return Page(streamread.events_of(page), page.get("nextForwardToken") or token, server_ms)
 
     def filter(
         self,
@@ -325,15 +272,11 @@ class CloudWatchLogs:
             kwargs["logStreamNamePrefix"] = prefix
         if token:
             kwargs["nextToken"] = token
-        _calling.ids = ids
-        try:
+        with streamread.ids_wanted(ids):
             page, server_ms = self._call(
                 "FilterLogEvents", lambda: self._client.filter_log_events(**kwargs)
             )
-        finally:
-            _calling.ids = True
-        events = _events(page)
-        return Page(events, page.get("nextToken") or None, server_ms)
+        return Page(streamread.events_of(page), page.get("nextToken") or None, server_ms)
 
     def delete(self, group: str, stream: str) -> None:
         """Delete one stream (DeleteLogStream, which takes a name only: never another
@@ -373,23 +316,6 @@ def _group_arg(group: str) -> dict[str, str]:
     if group.startswith("arn:"):
         return {"logGroupIdentifier": group}
     return {"logGroupName": group}
-
-
-def _events(page: dict[str, Any]) -> list[LogEvent]:
-    """A page's events: as taken before parsing, else from botocore's parsed answer."""
-    raw = page.get(_RAW_EVENTS)
-    if isinstance(raw, list):
-        return raw
-    return [
-        LogEvent(
-            e.get("timestamp", 0),
-            e.get("message", ""),
-            e.get("ingestionTime", 0),
-            e.get("logStreamName", ""),
-            e.get("eventId", ""),
-        )
-        for e in page.get("events", [])
-    ]
 
 
 class AwsAccess:
@@ -555,10 +481,7 @@ class AwsAccess:
                     endpoint_url=self.service.service_endpoint,
                     config=_client_config(),
                 )
-                for operation in ("GetLogEvents", "FilterLogEvents"):
-                    raw.meta.events.register(
-                        f"before-parse.cloudwatch-logs.{operation}", _take_events_raw
-                    )
+                streamread.register(raw)
                 client = CloudWatchLogs(raw, region, budget, self.clock)
                 self._clients[region] = client
             return client
@@ -572,7 +495,7 @@ def _max_attempts() -> int:
 
 def _client_config() -> BotoConfig:
     return BotoConfig(
-        retries={"max_attempts": _max_attempts(), "mode": "standard"},
+        retries={"total_max_attempts": _max_attempts(), "mode": "standard"},
         connect_timeout=10,
         read_timeout=60,
         max_pool_connections=32,

@@ -1,0 +1,175 @@
+"""Decoding a log events answer a chunk at a time (pure logic, no server): whatever the
+chunking, the result is json.loads's, and anything else is refused, never guessed."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from aws_wodle.pagejson import Unstreamable, decode_events, in_chunks
+
+CHUNK_SIZES = (1, 2, 3, 5, 7, 64, 4096, 10**9)
+# Characters that stress a decoder: multibyte UTF-8 (2, 3 and 4 bytes), escapes, controls,
+# JSON's own delimiters inside strings, and what json writes as \u escapes.
+ALPHABET = ["a", " ", "é", "€", "😀", '"', "\\", "\n", "\t", "\u2028", "{", "}", "[", "]", ",", ":"]
+
+
+def tagged(obj: dict[str, Any]) -> Any:
+    """An object hook that marks what it made, to show each element went through it."""
+    return ("hooked", tuple(sorted(obj.items())))
+
+
+def pieces(body: bytes, size: int) -> Iterator[bytes]:
+    for start in range(0, len(body), size):
+        yield body[start : start + size]
+
+
+def random_events(rng: random.Random, count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "logStreamName": f"stream-{rng.randrange(5)}",
+            "timestamp": 1_700_000_000_000 + i,
+            "message": "".join(rng.choice(ALPHABET) for _ in range(rng.randrange(60))),
+            "ingestionTime": 1_700_000_000_500 + i,
+            "eventId": str(rng.getrandbits(128)),
+        }
+        for i in range(count)
+    ]
+
+
+def untagged_rest(body: bytes) -> dict[str, Any]:
+    rest = json.loads(body)
+    rest.pop("events")
+    return dict(rest)
+
+
+BODIES = [
+    {"events": [], "searchedLogStreams": []},
+    {"events": [], "nextToken": "t"},
+    {"events": [{"message": "only"}]},
+    {"events": random_events(random.Random(7), 40), "nextToken": "Bx", "searchedLogStreams": []},
+    {"events": random_events(random.Random(8), 9), "nextForwardToken": "f", "nextBackwardToken": 1},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("index", range(len(BODIES)))
+@pytest.mark.parametrize("ascii_only", [True, False])
+@pytest.mark.parametrize("layout", ["compact", "spaced", "indented"])
+def test_any_chunking_decodes_what_json_loads_decodes(
+    index: int, ascii_only: bool, layout: str
+) -> None:
+    """Every chunk size, from one byte (every multibyte character and escape split) up to
+    the whole body, gives the same events and other fields as json.loads."""
+    dumps: dict[str, dict[str, Any]] = {
+        "compact": {"separators": (",", ":")},
+        "spaced": {"separators": (" , ", " : ")},
+        "indented": {"indent": 3},
+    }
+    body = json.dumps(BODIES[index], ensure_ascii=ascii_only, **dumps[layout]).encode()
+    want_events = json.loads(body, object_hook=tagged)[1]
+    want_events = dict(want_events)["events"]
+    for size in CHUNK_SIZES:
+        events, rest = decode_events(pieces(body, size), tagged)
+        assert events == want_events, size
+        assert rest == untagged_rest(body), size
+
+
+def test_padding_around_every_token_is_allowed() -> None:
+    body = (
+        b' \r\n{ \t"events"\n:\n[ {"message" : "m" , "timestamp" : 1} \n,\n'
+        b'{"message":"n","timestamp":2} ] \n, "nextToken" : null }\n '
+    )
+    for size in CHUNK_SIZES:
+        events, rest = decode_events(pieces(body, size), tagged)
+        assert [dict(e[1])["message"] for e in events] == ["m", "n"]
+        assert rest == {"nextToken": None}
+
+
+def test_numbers_and_literals_are_never_cut_at_a_chunk_edge() -> None:
+    """Elements that are not objects end where the text ends: a number split over two
+    chunks must not be read as its first half."""
+    body = b'{"events":[123456789,-1.5e10,true,false,null,"s"]}'
+    for size in CHUNK_SIZES:
+        events, _ = decode_events(pieces(body, size), tagged)
+        assert events == [123456789, -1.5e10, True, False, None, "s"], size
+
+
+def test_lone_surrogates_pass_as_json_loads_lets_them() -> None:
+    body = b'{"events":[{"message":"\\ud800 and \\udfff","timestamp":1}]}'
+    body_raw = (
+        b'{"events":[{"message":"x'
+        + "\ud800".encode("utf-8", "surrogatepass")
+        + b'","timestamp":1}]}'
+    )
+    for data in (body, body_raw):
+        for size in CHUNK_SIZES:
+            events, _ = decode_events(pieces(data, size), tagged)
+            assert events == json.loads(data, object_hook=tagged)[1][0][1], size
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"nextToken":"t","events":[]}',
+        b"[]",
+        b"{}",
+        b'"events"',
+        b"",
+        b"<html>",
+        b'{"event":[]}',
+        b'{"events":{}}',
+    ],
+)
+def test_another_shape_is_refused_with_the_bytes_read(body: bytes) -> None:
+    """Only a body opening with its events is decoded this way; the bytes read before that
+    showed are handed back, so the caller can decode it whole."""
+    for size in CHUNK_SIZES:
+        chunks = pieces(body, size)
+        with pytest.raises(Unstreamable) as caught:
+            decode_events(chunks, tagged)
+        assert caught.value.consumed + b"".join(chunks) == body
+
+
+def valid_body() -> bytes:
+    page = {"events": random_events(random.Random(3), 5), "nextToken": "t"}
+    return json.dumps(page, ensure_ascii=False).encode()
+
+
+def test_a_body_cut_anywhere_is_an_error_never_a_shorter_page() -> None:
+    body = valid_body()
+    for cut in range(len(body)):
+        with pytest.raises(ValueError, match=r"."):
+            decode_events(pieces(body[:cut], 16), tagged)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"events":[{"message":"a"}{"message":"b"}]}',
+        b'{"events":[{"message":"a"},]}',
+        b'{"events":[,{"message":"a"}]}',
+        b'{"events":[{"message":"a"}],}',
+        b'{"events":[{"message":"a"}] "nextToken":"t"}',
+        b'{"events":[{"message":"a"}]}x',
+        b'{"events":[{"message":"a"}]}}',
+        b'{"events":[{"message":"a"}],"events":[]}',
+        b'{"events":[{"message":"\xff"}]}',
+        b'{"events":[{"message":"a\x01"}]}',
+    ],
+)
+def test_malformed_json_is_an_error(body: bytes) -> None:
+    for size in CHUNK_SIZES:
+        with pytest.raises(ValueError, match=r"."):
+            decode_events(pieces(body, size), tagged)
+
+
+def test_a_body_in_memory_goes_in_chunks_of_the_size_asked() -> None:
+    body = valid_body()
+    chunks = list(in_chunks(body, 100))
+    assert b"".join(chunks) == body
+    assert {len(c) for c in chunks[:-1]} == {100}
+    assert decode_events(in_chunks(body, 100), tagged) == decode_events([body], tagged)
