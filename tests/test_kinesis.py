@@ -156,6 +156,45 @@ def test_a_clean_stop_hands_its_shards_over_at_once(
     assert "leases released" in collectors[0].lines.text()
 
 
+def test_a_collector_that_joins_is_handed_its_share_between_batches(
+    moto: PushMoto, sink: Sink, tmp_path: Path
+) -> None:
+    """A second collector joins one that holds all four shards, while events flow: it asks
+    for two leases, one at a time, and the first collector hands each over once its batch
+    in hand is checkpointed: nothing lost, nothing repeated."""
+    subscribe(moto, GROUP, STREAM, 4)
+    settings = settings_text(
+        STREAM, moto.url, lease_period=f"{LEASE_PERIOD:g}s", lease_table=TABLE, batch=BATCH
+    )
+    collectors = [start_collector(tmp_path, "c0", settings, sink.path)]
+    try:
+        assert wait_balanced(moto, TABLE, 1, 4, 120), leases(moto, TABLE)
+        writers = Writers(moto, GROUP, threads=3, per_put=PER_PUT)
+        writers.start()
+        assert wait_until(lambda: len(sink.received) >= 300, 60)
+        joined_at = time.monotonic()
+        collectors.append(start_collector(tmp_path, "c1", settings, sink.path))
+        assert wait_balanced(moto, TABLE, 2, 4, 120), leases(moto, TABLE)
+        balanced = time.monotonic() - joined_at
+        time.sleep(2)
+        written = writers.stop()
+        expected = set(written)
+        assert wait_until(lambda: expected <= set(sink.messages()), 90)
+        lost, repeated = sink.lost_and_repeated(expected)
+        print(
+            f"\na collector joins: {len(written)} events, balanced {balanced:.1f} s after it "
+            f"started, lost {lost}, repeated {repeated}"
+        )
+        assert (lost, repeated) == (0, 0)
+    finally:
+        stop_collectors(collectors)
+    first, second = (c.lines.text() for c in collectors)
+    assert first.count("who asked for it") == 2, first
+    assert second.count("asked of") == 2, second
+    assert second.count("handed over to this worker") == 2, second
+    assert "did not hand it over" not in second
+
+
 def test_a_reload_moves_the_worker_to_the_stream_the_settings_now_name(
     moto: PushMoto, sink: Sink, tmp_path: Path
 ) -> None:

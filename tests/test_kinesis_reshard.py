@@ -133,15 +133,16 @@ def test_split_and_merge_while_running(moto: PushMoto, sink: Sink, tmp_path: Pat
     lost, repeated = sink.lost_and_repeated(expected)
     table = leases(moto, TABLE)
     finished = sorted(key for key, lease in table.items() if lease["checkpoint"] == "SHARD_END")
+    log = "".join(c.lines.text() for c in collectors)
+    moves = [line.strip() for line in log.splitlines() if "lease" in line or "handed" in line]
     print(
         f"\nreshard 2 -> 4 -> 3 shards: {len(written)} events, lost {lost}, repeated "
         f"{repeated}; parent checks {watch.checks}, violations {len(watch.violations)}; "
-        f"finished {finished}"
+        f"finished {finished}; how leases moved:\n" + "\n".join(moves)
     )
     assert watch.violations == []
     assert watch.checks > 0
     assert (lost, repeated) == (0, 0)
     # Both original shards and the two merged children were read to their end.
     assert len(finished) == 4
-    log = "".join(c.lines.text() for c in collectors)
     assert log.count("read to its end") == 4

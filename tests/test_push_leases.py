@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -27,6 +27,12 @@ def moto(server: PushMoto) -> PushMoto:
 
 def table(moto: PushMoto, name: str = "leases") -> LeaseTable:
     return LeaseTable(moto.client("dynamodb"), name)
+
+
+def all_refused(*writes: Callable[[], object]) -> None:
+    for write in writes:
+        with pytest.raises(LeaseLost):
+            write()
 
 
 def test_table_is_created_once_on_demand(moto: PushMoto) -> None:
@@ -96,13 +102,11 @@ def test_a_lease_taken_away_refuses_its_old_owner(moto: PushMoto) -> None:
     assert mine.counter == 2
     theirs = leases.take(leases.leases()[0], "b")
     assert (theirs.owner, theirs.counter, theirs.owner_switches) == ("b", 3, 2)
-    for write in (
+    all_refused(
         lambda: leases.renew(mine, "a"),
         lambda: leases.checkpoint(mine, "a", "49000000000000000099"),
         lambda: leases.release(mine, "a"),
-    ):
-        with pytest.raises(LeaseLost):
-            write()
+    )
     assert leases.leases()[0].checkpoint == "49000000000000000001"
     # A take from an outdated observation fails too.
     with pytest.raises(LeaseLost):
@@ -110,6 +114,45 @@ def test_a_lease_taken_away_refuses_its_old_owner(moto: PushMoto) -> None:
     freed = leases.release(theirs, "b")
     assert freed.owner is None
     assert leases.take(freed, "c").owner == "c"
+
+
+def test_a_lease_asked_for_is_handed_over_only_by_its_owner(moto: PushMoto) -> None:
+    """A worker asks for a lease held by another: the owner sees the request at its next
+    write and hands the lease over, counter and switches raised; the old owner can write
+    no more. One request at a time; none of a free lease; a take drops a request."""
+    leases = table(moto)
+    leases.ensure()
+    leases.create("s")
+    mine = leases.take(leases.leases()[0], "a")
+    mine = leases.checkpoint(mine, "a", "49000000000000000001")
+    with pytest.raises(LeaseLost):
+        leases.hand_over(mine, "a")  # nobody asked
+    asked = leases.request(leases.leases()[0], "b")
+    assert (asked.owner, asked.wanted_by, asked.counter) == ("a", "b", mine.counter)
+    with pytest.raises(LeaseLost):
+        leases.request(leases.leases()[0], "c")  # b asked first
+    mine = leases.renew(mine, "a")  # the request does not disturb the owner's writes
+    assert mine.wanted_by == "b"
+    with pytest.raises(LeaseLost):
+        leases.hand_over(mine, "b")  # only the owner hands over
+    given = leases.hand_over(mine, "a")
+    assert (given.owner, given.wanted_by) == ("b", None)
+    assert (given.counter, given.owner_switches) == (mine.counter + 1, 2)
+    assert given.checkpoint == "49000000000000000001"
+    all_refused(
+        lambda: leases.renew(mine, "a"),
+        lambda: leases.checkpoint(mine, "a", "49000000000000000099"),
+        lambda: leases.hand_over(mine, "a"),
+    )
+    theirs = leases.take(leases.leases()[0], "b")
+    leases.request(theirs, "c")
+    freed = leases.release(leases.renew(theirs, "b"), "b")
+    assert (freed.owner, freed.wanted_by) == (None, None)
+    with pytest.raises(LeaseLost):
+        leases.request(freed, "c")  # nobody to ask
+    leases.request(leases.take(freed, "d"), "c")
+    taken = leases.take(leases.leases()[0], "c")
+    assert (taken.owner, taken.wanted_by) == ("c", None)
 
 
 def test_parents_first_and_finished_leases_removed(moto: PushMoto) -> None:

@@ -10,11 +10,16 @@ An item, keyed by ``leaseKey`` (the shard id)::
                     yet) or SHARD_END (a closed shard read to its end)
     parentShardIds  the shards it was split or merged from
     ownerSwitches   how many times it changed hands
+    wantedBy        a worker that asked for the lease, to balance the load (absent: none)
 
-A worker that holds a lease knows its counter. Renewal, checkpoint and release succeed only
-while the owner is this worker and the counter is the one it knows; a take or a steal only
-while the counter (and owner) are those observed. A write that fails its condition raises
-``LeaseLost``: someone else has the lease, and the shard must not be read further.
+A worker that holds a lease knows its counter. Renewal, checkpoint, release and hand-over
+succeed only while the owner is this worker and the counter is the one it knows; a take
+only while the counter (and owner) are those observed. A write that fails its condition
+raises ``LeaseLost``: someone else has the lease, and the shard must not be read further.
+
+A live worker's lease is not taken from it: another worker asks for it (``request``), and
+the owner hands it over (``hand_over``) between two batches, once the last one is
+checkpointed, so that a lease moved to balance the load repeats nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ class Lease:
     checkpoint: str = TRIM_HORIZON
     parents: tuple[str, ...] = ()
     owner_switches: int = 0
+    wanted_by: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -64,6 +70,7 @@ def _lease(item: dict[str, Any]) -> Lease:
         checkpoint=str(item.get("checkpoint", {}).get("S", TRIM_HORIZON)),
         parents=tuple(sorted(str(p) for p in parents)),
         owner_switches=int(item.get("ownerSwitches", {}).get("N", "0")),
+        wanted_by=item.get("wantedBy", {}).get("S") or None,
     )
 
 
@@ -222,7 +229,7 @@ class LeaseTable:
 
     def take(self, lease: Lease, me: str) -> Lease:
         """Take a lease as observed (free, expired, or to steal): only if its counter and
-        owner are still those of ``lease``."""
+        owner are still those of ``lease``. A request for it is dropped."""
         values: dict[str, Any] = {
             ":me": {"S": me},
             ":one": _n(1),
@@ -238,7 +245,7 @@ class LeaseTable:
             lease,
             "take",
             update="SET leaseOwner = :me, leaseCounter = leaseCounter + :one, "
-            "ownerSwitches = if_not_exists(ownerSwitches, :zero) + :one",
+            "ownerSwitches = if_not_exists(ownerSwitches, :zero) + :one REMOVE wantedBy",
             condition=f"leaseCounter = :seen AND {owner_is}",
             values=values,
         )
@@ -270,12 +277,43 @@ class LeaseTable:
             names={"#cp": "checkpoint"},
         )
 
+    def request(self, lease: Lease, me: str) -> Lease:
+        """Ask the owner of ``lease`` (as observed) to hand it over to ``me``: only while
+        that worker still holds it and nobody asked first."""
+        if lease.owner is None:
+            raise LeaseLost(f"lease {lease.key}: nobody holds it to ask", "NoOwner")
+        return self._update(
+            lease,
+            "request",
+            update="SET wantedBy = :me",
+            condition="leaseOwner = :was AND attribute_not_exists(wantedBy)",
+            values={":me": {"S": me}, ":was": {"S": lease.owner}},
+        )
+
+    def hand_over(self, lease: Lease, me: str) -> Lease:
+        """Give a lease held to the worker that asked for it, from its checkpoint."""
+        if lease.wanted_by is None:
+            raise LeaseLost(f"lease {lease.key}: nobody asked for it", "NotWanted")
+        return self._update(
+            lease,
+            "hand-over",
+            update="SET leaseOwner = :to, leaseCounter = leaseCounter + :one, "
+            "ownerSwitches = if_not_exists(ownerSwitches, :zero) + :one REMOVE wantedBy",
+            condition=f"{self._HELD} AND wantedBy = :to",
+            values={
+                **self._mine(lease, me),
+                ":to": {"S": lease.wanted_by},
+                ":one": _n(1),
+                ":zero": _n(0),
+            },
+        )
+
     def release(self, lease: Lease, me: str) -> Lease:
         """Give a lease up (at a clean stop): free at once for another worker."""
         return self._update(
             lease,
             "release",
-            update="REMOVE leaseOwner SET leaseCounter = leaseCounter + :one",
+            update="REMOVE leaseOwner, wantedBy SET leaseCounter = leaseCounter + :one",
             condition=self._HELD,
             values={**self._mine(lease, me), ":one": _n(1)},
         )

@@ -55,14 +55,30 @@ class ShardStats:
 
 class Held:
     """A lease this worker holds: renewal (from the worker's thread) and checkpoints (from
-    the reader's) take turns on it, each conditional on the counter the other left."""
+    the reader's) take turns on it, each conditional on the counter the other left.
 
-    def __init__(self, table: LeaseTable, lease: Lease, me: str) -> None:
+    Other workers take it over once its counter has stood still for ``period`` by their
+    clocks; ``renewed_at`` (this worker's monotonic clock, when the last raise of the
+    counter was asked) tells the reader how long it surely still holds it."""
+
+    def __init__(
+        self,
+        table: LeaseTable,
+        lease: Lease,
+        me: str,
+        *,
+        period: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.table = table
         self.me = me
+        self.period = period
+        self.clock = clock
         self._lease = lease
         self._lock = threading.Lock()
         self.lost = threading.Event()
+        # The take that gave this lease raised its counter just before.
+        self.renewed_at = clock()
 
     @property
     def lease(self) -> Lease:
@@ -85,7 +101,27 @@ class Held:
             return self._lease
 
     def renew(self) -> Lease:
-        return self._write(lambda lease: self.table.renew(lease, self.me))
+        asked = self.clock()
+        lease = self._write(lambda lease: self.table.renew(lease, self.me))
+        self.renewed_at = max(self.renewed_at, asked)
+        return lease
+
+    def fresh(self) -> None:
+        """Make sure the lease is held for at least half a period more, renewing it now
+        if the last renewal is older than that (the worker's thread fell behind): a batch
+        is sent only while no other worker can take the lease before its checkpoint."""
+        if self.clock() - self.renewed_at > self.period / 2:
+            self.renew()
+
+    @property
+    def wanted(self) -> bool:
+        """Whether another worker asked for this lease (seen at the last write)."""
+        return self.lease.wanted_by is not None
+
+    def hand_over(self) -> None:
+        """Give the lease to the worker that asked for it; it is no longer held here."""
+        self._write(lambda lease: self.table.hand_over(lease, self.me))
+        self.lost.set()
 
     def checkpoint(self, position: str) -> Lease:
         return self._write(lambda lease: self.table.checkpoint(lease, self.me, position))
@@ -179,7 +215,8 @@ class ShardReader:
 
     def run(self) -> str:
         """Read until the end; returns why it ended: ``finished`` (SHARD_END stored),
-        ``lost``, ``stopped`` or ``failed`` (the worker retries it later)."""
+        ``lost``, ``handed over`` (to a worker that asked for it), ``stopped`` or
+        ``failed`` (the worker retries it later)."""
         key = self.held.key
         position = self.held.lease.checkpoint
         if position == SHARD_END:
@@ -192,6 +229,12 @@ class ShardReader:
             if self.held.lost.is_set():
                 return "lost"
             try:
+                if self.held.wanted:
+                    # Between batches: everything sent is checkpointed.
+                    to = self.held.lease.wanted_by
+                    self.held.hand_over()
+                    log.info("shard %s handed over to %s, who asked for it", key, to)
+                    return "handed over"
                 if iterator is None:
                     iterator = self._iterator(position)
                     if iterator is None:
@@ -214,10 +257,8 @@ class ShardReader:
             except LeaseLost:
                 return "lost"
             except AwsError as exc:
-                pause = delays.next()
-                log.warning("shard %s: %s; retrying in %.1f s", key, exc, pause)
+                self._back_off(delays, f"{exc}; retrying")
                 iterator = None
-                self._wait(pause)
                 continue
             delays.reset()
             records = answer.get("Records", [])
@@ -232,8 +273,18 @@ class ShardReader:
             except LeaseLost:
                 log.info("shard %s: lease lost; no longer read here", key)
                 return "lost"
+            except AwsError as exc:
+                # The lease could not be renewed before sending: the batch is read again.
+                self._back_off(delays, f"{exc}; reading the batch again")
+                iterator = None
+                continue
             iterator = str(following)
             self._wait(MIN_GAP_SECONDS if records else IDLE_SECONDS)
+
+    def _back_off(self, delays: _Backoff, what: str) -> None:
+        pause = delays.next()
+        log.warning("shard %s: %s in %.1f s", self.held.key, what, pause)
+        self._wait(pause)
 
     def _forward(self, records: list[dict[str, Any]]) -> str:
         """Send a batch's events, then checkpoint its last record; its sequence number."""
@@ -259,6 +310,7 @@ class ShardReader:
             wire.extend(self.framer.frame(message, tally))
         last = str(records[-1]["SequenceNumber"])
         if wire:
+            self.held.fresh()
             self.forwarder.send_all(wire)
         self._checkpoint(last)
         self.stats.records += len(records)

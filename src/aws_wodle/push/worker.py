@@ -73,6 +73,8 @@ class PushWorker:
         self.table: LeaseTable | None = None
         # The shards of the last listing; None until the first one.
         self._listed: set[str] | None = None
+        # Leases this worker asked of another to balance the load: when it asked.
+        self._asked: dict[str, float] = {}
 
     @property
     def renew_every(self) -> float:
@@ -222,8 +224,9 @@ class PushWorker:
         open_leases = [
             lease for lease in leases if not lease.finished and ready(lease, by_key, self._listed)
         ]
-        # A lease the table gives to this worker id while no reader here holds it is left
-        # from an earlier life of this worker (a fixed worker_id, restarted): free for it.
+        # A lease the table gives to this worker id while no reader here holds it was
+        # handed over to it, or is left from an earlier life of this worker (a fixed
+        # worker_id, restarted): free for it.
         seen = [
             balance.Seen(
                 lease.key,
@@ -241,7 +244,7 @@ class PushWorker:
         chosen = balance.plan(
             seen, self.changed_at, self.clock(), period, self.me, held_elsewhere=finished
         )
-        for pick in chosen.leases:
+        for pick in chosen.take:
             if self.stop_event.is_set() or pick.key in self.running:
                 continue
             lease = by_key[pick.key]
@@ -249,18 +252,61 @@ class PushWorker:
                 taken = self.table.take(lease, self.me)
             except LeaseLost:
                 continue  # another worker took it first
-            if lease.owner is None or lease.owner == self.me:
+            if lease.owner == self.me and self._asked.pop(lease.key, None) is not None:
+                how = "handed over to this worker, who asked for it"
+            elif lease.owner is None or lease.owner == self.me:
                 how = "taken"
-            elif chosen.steal == pick:
-                how = f"stolen from {lease.owner} to balance the load"
             else:
                 how = f"taken over from {lease.owner} (not renewed for {period:g}s)"
             log.info("lease on shard %s %s; reading after %s", lease.key, how, taken.checkpoint)
             self._start_reader(taken)
+        if chosen.steal is not None and not self.stop_event.is_set():
+            self._ask(by_key[chosen.steal.key], open_leases)
+
+    def _ask(self, lease: Lease, open_leases: list[Lease]) -> None:
+        """Ask a live worker for a lease, to balance the load: it hands it over between two
+        batches. One request at a time; a request left unanswered for two lease periods
+        (an owner that does not hand over) is followed by taking the lease."""
+        assert self.table is not None
+        now = self.clock()
+        # Requests standing: by this worker, of another, for a shard still read (one made
+        # in an earlier life of this worker id counts from now).
+        standing = {
+            seen.key
+            for seen in open_leases
+            if seen.wanted_by == self.me and seen.owner not in (None, self.me)
+        }
+        self._asked = {key: self._asked.get(key, now) for key in standing}
+        if self._asked and lease.key not in self._asked:
+            return
+        since = self._asked.get(lease.key)
+        if since is None:
+            try:
+                self.table.request(lease, self.me)
+            except LeaseLost:
+                return  # another worker asked first, or the lease moved
+            self._asked[lease.key] = now
+            log.info("lease on shard %s asked of %s to balance the load", lease.key, lease.owner)
+            return
+        if now - since <= 2 * self.source.lease_period:
+            return
+        try:
+            taken = self.table.take(lease, self.me)
+        except LeaseLost:
+            return  # renewed meanwhile: tried again next round
+        self._asked.pop(lease.key, None)
+        log.warning(
+            "lease on shard %s taken from %s, which did not hand it over within %gs; a batch "
+            "it had in hand may be sent twice",
+            lease.key,
+            lease.owner,
+            2 * self.source.lease_period,
+        )
+        self._start_reader(taken)
 
     def _start_reader(self, lease: Lease) -> None:
         assert self.table is not None
-        held = Held(self.table, lease, self.me)
+        held = Held(self.table, lease, self.me, period=self.source.lease_period, clock=self.clock)
         reader = ShardReader(
             self.kinesis,
             self.source.stream,
