@@ -78,6 +78,30 @@ def test_any_chunking_decodes_what_json_loads_decodes(
         assert rest == untagged_rest(body), size
 
 
+TRICKY = [
+    {"message": "ends with },", "timestamp": 1},
+    {"message": '},{"message":"forged","timestamp":9}', "timestamp": 2},
+    {"message": "}", "timestamp": 3, "nested": {"a": [{"b": 1}, {"c": {"d": 2}}]}},
+    {"message": "\\},", "timestamp": 4},
+    {"message": "", "timestamp": 5, "list": [1, 2, {"x": "},"}]},
+]
+
+
+@pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
+def test_element_ends_look_alikes_inside_strings_and_nested_values_are_not_cut(
+    separators: tuple[str, str],
+) -> None:
+    """Several elements at a time are decoded up to the last "}," of the text: one inside
+    a message, or closing an object nested in an event, must never be taken for the end
+    of an event."""
+    body = json.dumps({"events": TRICKY * 30, "nextToken": "t"}, separators=separators).encode()
+    want = json.loads(body, object_hook=tagged)[1][0][1]
+    for size in (*CHUNK_SIZES, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 97, 101):
+        events, rest = decode_events(pieces(body, size), tagged)
+        assert events == want, size
+        assert rest == {"nextToken": "t"}
+
+
 def test_padding_around_every_token_is_allowed() -> None:
     body = (
         b' \r\n{ \t"events"\n:\n[ {"message" : "m" , "timestamp" : 1} \n,\n'

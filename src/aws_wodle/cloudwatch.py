@@ -7,6 +7,7 @@ translates every botocore error into the tree of ``errors``.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -78,9 +79,23 @@ _REGION_CODES = {
 _THROTTLE_CODES = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
 
 
+@functools.cache
+def _data_loader() -> Any:
+    return botocore.session.get_session().get_component("data_loader")
+
+
+def core_session() -> botocore.session.Session:
+    """A new botocore session that shares the process's loader of botocore's data files
+    (endpoints, service models): each session would otherwise parse its own copies of
+    them, tens of milliseconds of CPU each."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", _data_loader())
+    return session
+
+
 def known_regions() -> frozenset[str]:
     """Every region that botocore lists for CloudWatch Logs, in every partition."""
-    session = botocore.session.get_session()
+    session = core_session()
     return frozenset(
         region
         for partition in session.get_available_partitions()
@@ -354,11 +369,13 @@ class AwsAccess:
         try:
             if s.access_key and s.secret_key:
                 return boto3.Session(
-                    aws_access_key_id=s.access_key, aws_secret_access_key=s.secret_key
+                    aws_access_key_id=s.access_key,
+                    aws_secret_access_key=s.secret_key,
+                    botocore_session=core_session(),
                 )
             if s.aws_profile:
-                return boto3.Session(profile_name=s.aws_profile)
-            return boto3.Session()
+                return boto3.Session(profile_name=s.aws_profile, botocore_session=core_session())
+            return boto3.Session(botocore_session=core_session())
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, "Session") from exc
 
@@ -407,7 +424,7 @@ class AwsAccess:
                 "expiry_time": str(expiry),
             }
 
-        core = botocore.session.get_session()
+        core = core_session()
         # botocore has no public setter for refreshable credentials; its own assume-role
         # providers hand them to a session through this attribute.
         # Expiry is on AWS's clock: judged by AWS's time as the answers tell it, a host clock

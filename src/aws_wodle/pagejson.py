@@ -27,9 +27,10 @@ from typing import Any
 WINDOW_BYTES = 64 * 1024
 
 # JSON's whitespace, as the json module defines it.
+_BLANK = " \t\n\r"
 _SPACE = re.compile(r"[ \t\n\r]*")
-# What may end an element of an array.
-_ENDED = re.compile(r"[ \t\n\r,\]]")
+# What follows an element of an array, up to the next element.
+_DELIMITER = re.compile(r"[ \t\n\r]*([,\]])[ \t\n\r]*")
 
 
 class Unstreamable(ValueError):
@@ -107,25 +108,63 @@ def _open(text: _Text) -> None:
     text.consumed = None
 
 
-def _element(text: _Text, decoder: json.JSONDecoder) -> Any:
-    """Decode the array element at the text's position, decoding more text while the
-    element runs past what is decoded so far."""
+def _bulk(
+    text: str, pos: int, scan: Callable[[str, int], tuple[Any, int]], items: list[Any]
+) -> int:
+    """Decode in one call every element from ``pos`` to the last ``},`` of ``text`` (AWS's
+    compact JSON puts one between two events), onto ``items``; returns the position after
+    that comma, or ``pos`` when nothing was decoded.
+
+    The elements are decoded as one array: ``[``, the text up to that ``}``, ``]``. That
+    parses only if the ``}`` ends an element: one inside a string leaves the string open,
+    and one inside an element leaves the element open, which a single ``]`` cannot close.
+    """
+    cut = text.rfind("},", pos)
+    if cut < 0:
+        return pos
+    piece = "[" + text[pos : cut + 1] + "]"
+    try:
+        values, end = scan(piece, 0)
+    except (StopIteration, json.JSONDecodeError):
+        return pos
+    if end != len(piece) or not isinstance(values, list):
+        return pos
+    items.extend(values)
+    return cut + 2
+
+
+def _run(
+    text: str, pos: int, scan: Callable[[str, int], tuple[Any, int]], items: list[Any]
+) -> tuple[int, bool]:
+    """Decode the elements that lie whole in ``text`` from ``pos``, each followed by its
+    delimiter, onto ``items``. Returns where decoding stopped, and whether it stopped at
+    the array's ``]`` (else at an element the text does not hold whole, or a malformed
+    one: only more text tells which)."""
+    delimiter = _DELIMITER.match
+    append = items.append
+    # Whitespace cut by the end of the last text may go on here.
+    space = _SPACE.match(text, pos)
+    if space is not None:
+        pos = space.end()
+    last = len(text) - 1
     while True:
         try:
-            value, end = decoder.raw_decode(text.text, text.pos)
-        except json.JSONDecodeError:
-            # An element cut by the chunk's end fails like a malformed one: tell them
-            # apart by whether more text remains.
-            if text.more():
-                continue
-            raise
-        # A number may go on in the next chunk ("-1." may be "-1.5"): it is whole once a
-        # delimiter follows it, or the body ends.
-        cut = not isinstance(value, (dict, list, str)) and not _ENDED.search(text.text, end)
-        if cut and text.more():
+            value, end = scan(text, pos)
+        except (StopIteration, json.JSONDecodeError):
+            return pos, False
+        if end < last and text[end] == "," and text[end + 1] not in _BLANK:
+            # A comma, and the next element right after it: AWS's compact JSON.
+            append(value)
+            pos = end + 1
             continue
-        text.pos = end
-        return value
+        # A number is whole once its delimiter follows ("-1." may be "-1.5").
+        after = delimiter(text, end)
+        if after is None:
+            return pos, False
+        append(value)
+        if after.group(1) == "]":
+            return after.end(), True
+        pos = after.end()
 
 
 def _events(text: _Text, decoder: json.JSONDecoder) -> list[Any]:
@@ -134,16 +173,18 @@ def _events(text: _Text, decoder: json.JSONDecoder) -> list[Any]:
     if text.skip_space() == "]":
         text.pos += 1
         return items
+    # The C scanner that json.loads itself runs, called once per element.
+    scan: Callable[[str, int], tuple[Any, int]] = decoder.scan_once  # type: ignore[attr-defined]
     while True:
-        if text.skip_space() == "":
-            raise json.JSONDecodeError("Unterminated events array", text.text, text.pos)
-        items.append(_element(text, decoder))
-        following = text.skip_space()
-        text.pos += 1
-        if following == "]":
+        text.pos = _bulk(text.text, text.pos, scan, items)
+        text.pos, closed = _run(text.text, text.pos, scan, items)
+        if closed:
             return items
-        if following != ",":
-            raise json.JSONDecodeError("Expecting ',' delimiter", text.text, text.pos - 1)
+        if not text.more():
+            # The text ends inside an element, or the element is malformed: either way
+            # the scanner, given all there is, says where and why.
+            decoder.raw_decode(text.text, text.pos)
+            raise json.JSONDecodeError("Expecting ',' delimiter or ']'", text.text, len(text.text))
 
 
 def _members_after(tail: str) -> dict[str, Any]:
