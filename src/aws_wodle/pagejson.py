@@ -4,9 +4,10 @@ A FilterLogEvents or GetLogEvents answer of 10,000 events is one JSON body of a 
 megabytes. Read whole, it exists three times at its peak: as the chunks read from the
 connection, as the bytes they are joined into, and as the text ``json.loads`` decodes
 those into. Here the body comes as the chunks the connection delivers: UTF-8 is decoded
-incrementally, each element of the ``events`` array is decoded on its own (by the caller's
-object hook) as soon as its text is in, and the text consumed is dropped. Only the fields
-after the array, a few hundred bytes, are decoded whole.
+incrementally, the elements of the ``events`` array are decoded (by the caller's object
+hook) as soon as their text is in, many at a time by json's own scanner where the text
+allows it, and the text consumed is dropped. Only the fields after the array, a few
+hundred bytes, are decoded whole.
 
 Only the shape AWS sends is taken this way: an object whose first member is ``events``.
 Anything else raises ``Unstreamable`` (with the bytes read so far) before any element is
