@@ -271,3 +271,17 @@ def wait_balanced(moto: PushMoto, table: str, workers: int, shards: int, timeout
         if all(end[k]["owner"] == v["owner"] for k, v in start.items()):
             return True
     return False
+
+
+def control_message(timestamp: int = 0) -> dict[str, Any]:
+    """The CONTROL_MESSAGE CloudWatch Logs puts into a destination to check it."""
+    return {
+        "messageType": "CONTROL_MESSAGE",
+        "owner": "CloudwatchLogs",
+        "logGroup": "",
+        "logStream": "",
+        "subscriptionFilters": [],
+        "logEvents": [
+            {"id": "", "timestamp": timestamp, "message": "CWL CONTROL MESSAGE: Checking"}
+        ],
+    }

@@ -7,24 +7,10 @@ import re
 import textwrap
 from pathlib import Path
 
-import pytest
-
-from aws_wodle.errors import ConfigError
 from aws_wodle.push.source import KinesisSource
-from aws_wodle.settings import SettingsFile, describe, merge, parse_settings
+from aws_wodle.settings import describe, merge
 from conftest import run_cli
-
-PATH = "/etc/aws-wodle.toml"
-
-
-def parse(text: str) -> SettingsFile:
-    return parse_settings(textwrap.dedent(text).encode(), PATH)
-
-
-def problems(text: str) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        parse(text)
-    return [str(p) for p in caught.value.problems]
+from test_settings import PATH, parse, problems
 
 
 def test_every_kinesis_key_is_read() -> None:

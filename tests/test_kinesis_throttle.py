@@ -18,6 +18,7 @@ from pushsupport import (
     REGION,
     PushMoto,
     Writers,
+    control_message,
     leases,
     push_moto,
     settings_text,
@@ -69,14 +70,7 @@ def test_a_throttled_stream_loses_and_repeats_nothing(
     subscribe(moto, GROUP, STREAM, SHARDS)
     kinesis = moto.client("kinesis")
     kinesis.put_record(StreamName=STREAM, Data=b"\x00not a subscription", PartitionKey="a")
-    control = {
-        "messageType": "CONTROL_MESSAGE",
-        "owner": "CloudwatchLogs",
-        "logGroup": "",
-        "logStream": "",
-        "subscriptionFilters": [],
-        "logEvents": [{"id": "", "timestamp": 0, "message": "CWL CONTROL MESSAGE: Checking"}],
-    }
+    control = control_message()
     kinesis.put_record(
         StreamName=STREAM, Data=gzip.compress(json.dumps(control).encode()), PartitionKey="b"
     )

@@ -9,6 +9,7 @@ import pytest
 
 from aws_wodle.model import LogEvent
 from aws_wodle.push.payload import Undecodable, decode
+from pushsupport import control_message
 
 
 def record(body: object, *, packed: bool = True) -> bytes:
@@ -60,14 +61,7 @@ def test_plain_json_is_accepted() -> None:
 
 def test_control_message_is_skipped() -> None:
     """CONTROL_MESSAGE records (CloudWatch Logs checking the destination) give nothing."""
-    control = {
-        "messageType": "CONTROL_MESSAGE",
-        "owner": "CloudwatchLogs",
-        "logGroup": "",
-        "logStream": "",
-        "subscriptionFilters": [],
-        "logEvents": [{"id": "", "timestamp": 1, "message": "CWL CONTROL MESSAGE: Checking"}],
-    }
+    control = control_message(1)
     assert decode(record(control)) is None
 
 
