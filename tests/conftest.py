@@ -104,6 +104,23 @@ def moto(moto_server: MotoServer) -> MotoServer:
     return moto_server
 
 
+@pytest.fixture(scope="session")
+def push_server() -> Iterator[Any]:
+    """A moto server for the push path (Kinesis, DynamoDB, CloudWatch Logs), answering one
+    request at a time as AWS's conditional writes are atomic; see ``pushsupport``."""
+    from pushsupport import push_moto
+
+    with push_moto() as running:
+        yield running
+
+
+@pytest.fixture
+def push(push_server: Any) -> Any:
+    """The session's push moto server, emptied for this test."""
+    push_server.reset()
+    return push_server
+
+
 @dataclass
 class Sink:
     """A bound Unix datagram socket standing in for the manager's queue."""

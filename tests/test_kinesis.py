@@ -6,10 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from conftest import Sink
 from pushsupport import (
@@ -17,7 +14,6 @@ from pushsupport import (
     Writers,
     leases,
     owners,
-    push_moto,
     settings_text,
     start_collector,
     stop_collectors,
@@ -43,37 +39,25 @@ PER_PUT = 10
 TAKEOVER_BOUND = LEASE_PERIOD + 2 * RENEW + 5.0
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PushMoto]:
-    with push_moto() as running:
-        yield running
-
-
-@pytest.fixture
-def moto(server: PushMoto) -> PushMoto:
-    server.reset()
-    return server
-
-
 def test_three_collectors_share_a_stream_and_survive_a_kill(
-    moto: PushMoto, sink: Sink, tmp_path: Path
+    push: PushMoto, sink: Sink, tmp_path: Path
 ) -> None:
     """Three collectors split six shards two each; one is killed with SIGKILL while events
     flow: its shards are taken over within the bound, nothing is lost, and the repeats
     stay within one GetRecords batch per shard it held."""
-    subscribe(moto, GROUP, STREAM, SHARDS)
+    subscribe(push, GROUP, STREAM, SHARDS)
     settings = settings_text(
-        STREAM, moto.url, lease_period=f"{LEASE_PERIOD:g}s", lease_table=TABLE, batch=BATCH
+        STREAM, push.url, lease_period=f"{LEASE_PERIOD:g}s", lease_table=TABLE, batch=BATCH
     )
     collectors = [start_collector(tmp_path, f"c{i}", settings, sink.path) for i in range(3)]
     try:
         # Balanced before events flow: a steal repeats up to a batch too, not measured here.
-        assert wait_balanced(moto, TABLE, 3, SHARDS, 120), leases(moto, TABLE)
-        writers = Writers(moto, GROUP, threads=3, per_put=PER_PUT)
+        assert wait_balanced(push, TABLE, 3, SHARDS, 120), leases(push, TABLE)
+        writers = Writers(push, GROUP, threads=3, per_put=PER_PUT)
         writers.start()
         assert wait_until(lambda: len(sink.received) >= 600, 60)
 
-        before = leases(moto, TABLE)
+        before = leases(push, TABLE)
         victim = collectors[1]
         victim_id = next(o for o in owners(before) if o.split(":")[1] == str(victim.pid))
         theirs = {key: before[key]["checkpoint"] for key in owners(before)[victim_id]}
@@ -84,7 +68,7 @@ def test_three_collectors_share_a_stream_and_survive_a_kill(
         taken: dict[str, float] = {}
 
         def taken_over() -> bool:
-            now = leases(moto, TABLE)
+            now = leases(push, TABLE)
             for key, was in theirs.items():
                 lease = now.get(key, {})
                 moved = lease.get("owner") not in (None, victim_id) and lease["checkpoint"] != was
@@ -92,7 +76,7 @@ def test_three_collectors_share_a_stream_and_survive_a_kill(
                     taken[key] = time.monotonic() - killed_at
             return len(taken) == len(theirs)
 
-        assert wait_until(taken_over, 60, every=0.1), (taken, leases(moto, TABLE))
+        assert wait_until(taken_over, 60, every=0.1), (taken, leases(push, TABLE))
         time.sleep(2)
         written = writers.stop()
         expected = set(written)
@@ -106,7 +90,7 @@ def test_three_collectors_share_a_stream_and_survive_a_kill(
         assert lost == 0
         assert repeated <= len(theirs) * BATCH * PER_PUT
         assert takeover <= TAKEOVER_BOUND, taken
-        survivors = owners(leases(moto, TABLE))
+        survivors = owners(leases(push, TABLE))
         assert victim_id not in survivors
         assert sum(len(keys) for keys in survivors.values()) == SHARDS
     finally:
@@ -116,30 +100,30 @@ def test_three_collectors_share_a_stream_and_survive_a_kill(
 
 
 def test_a_clean_stop_hands_its_shards_over_at_once(
-    moto: PushMoto, sink: Sink, tmp_path: Path
+    push: PushMoto, sink: Sink, tmp_path: Path
 ) -> None:
     """SIGTERM: the collector finishes its batch, checkpoints it and releases its leases,
     so the other collector reads its shards without waiting out the lease period; nothing
     is lost or repeated."""
-    subscribe(moto, GROUP, STREAM, 4)
+    subscribe(push, GROUP, STREAM, 4)
     period = 12.0
-    settings = settings_text(STREAM, moto.url, lease_period=f"{period:g}s", lease_table=TABLE)
+    settings = settings_text(STREAM, push.url, lease_period=f"{period:g}s", lease_table=TABLE)
     collectors = [start_collector(tmp_path, f"c{i}", settings, sink.path) for i in range(2)]
     try:
-        assert wait_balanced(moto, TABLE, 2, 4, 120), leases(moto, TABLE)
-        writers = Writers(moto, GROUP, threads=2, per_put=PER_PUT)
+        assert wait_balanced(push, TABLE, 2, 4, 120), leases(push, TABLE)
+        writers = Writers(push, GROUP, threads=2, per_put=PER_PUT)
         writers.start()
         assert wait_until(lambda: len(sink.received) >= 200, 60)
         leaving = collectors[0]
         leaving.proc.send_signal(signal.SIGTERM)
         stopped_at = time.monotonic()
         assert leaving.proc.wait(30) == 0
-        stayer = next(o for o in owners(leases(moto, TABLE)))
+        stayer = next(o for o in owners(leases(push, TABLE)))
 
         def all_held() -> bool:
-            return len(owners(leases(moto, TABLE)).get(stayer, [])) == 4
+            return len(owners(leases(push, TABLE)).get(stayer, [])) == 4
 
-        assert wait_until(all_held, 60), leases(moto, TABLE)
+        assert wait_until(all_held, 60), leases(push, TABLE)
         handover = time.monotonic() - stopped_at
         written = writers.stop()
         expected = set(written)
@@ -157,24 +141,24 @@ def test_a_clean_stop_hands_its_shards_over_at_once(
 
 
 def test_a_collector_that_joins_is_handed_its_share_between_batches(
-    moto: PushMoto, sink: Sink, tmp_path: Path
+    push: PushMoto, sink: Sink, tmp_path: Path
 ) -> None:
     """A second collector joins one that holds all four shards, while events flow: it asks
     for two leases, one at a time, and the first collector hands each over once its batch
     in hand is checkpointed: nothing lost, nothing repeated."""
-    subscribe(moto, GROUP, STREAM, 4)
+    subscribe(push, GROUP, STREAM, 4)
     settings = settings_text(
-        STREAM, moto.url, lease_period=f"{LEASE_PERIOD:g}s", lease_table=TABLE, batch=BATCH
+        STREAM, push.url, lease_period=f"{LEASE_PERIOD:g}s", lease_table=TABLE, batch=BATCH
     )
     collectors = [start_collector(tmp_path, "c0", settings, sink.path)]
     try:
-        assert wait_balanced(moto, TABLE, 1, 4, 120), leases(moto, TABLE)
-        writers = Writers(moto, GROUP, threads=3, per_put=PER_PUT)
+        assert wait_balanced(push, TABLE, 1, 4, 120), leases(push, TABLE)
+        writers = Writers(push, GROUP, threads=3, per_put=PER_PUT)
         writers.start()
         assert wait_until(lambda: len(sink.received) >= 300, 60)
         joined_at = time.monotonic()
         collectors.append(start_collector(tmp_path, "c1", settings, sink.path))
-        assert wait_balanced(moto, TABLE, 2, 4, 120), leases(moto, TABLE)
+        assert wait_balanced(push, TABLE, 2, 4, 120), leases(push, TABLE)
         balanced = time.monotonic() - joined_at
         time.sleep(2)
         written = writers.stop()
@@ -196,19 +180,19 @@ def test_a_collector_that_joins_is_handed_its_share_between_batches(
 
 
 def test_a_reload_moves_the_worker_to_the_stream_the_settings_now_name(
-    moto: PushMoto, sink: Sink, tmp_path: Path
+    push: PushMoto, sink: Sink, tmp_path: Path
 ) -> None:
     """SIGHUP after the settings file names another stream: the worker of the first stops
     (its leases given up), one for the new stream starts, and the new group's events
     arrive; an unchanged file on a second SIGHUP keeps the worker as it is."""
     other_group, other_stream = "/aws/lambda/billing", "siem-push-2"
-    subscribe(moto, GROUP, STREAM, 2)
-    subscribe(moto, other_group, other_stream, 2)
-    settings = settings_text(STREAM, moto.url, lease_period="3s", lease_table=TABLE)
+    subscribe(push, GROUP, STREAM, 2)
+    subscribe(push, other_group, other_stream, 2)
+    settings = settings_text(STREAM, push.url, lease_period="3s", lease_table=TABLE)
     collector = start_collector(tmp_path, "c0", settings, sink.path)
     try:
-        assert wait_balanced(moto, TABLE, 1, 2, 120), leases(moto, TABLE)
-        first = Writers(moto, GROUP, threads=1, per_put=PER_PUT, prefix="first")
+        assert wait_balanced(push, TABLE, 1, 2, 120), leases(push, TABLE)
+        first = Writers(push, GROUP, threads=1, per_put=PER_PUT, prefix="first")
         first.start()
         assert wait_until(lambda: len(sink.received) >= 20, 60)
         before = set(first.stop())
@@ -216,12 +200,12 @@ def test_a_reload_moves_the_worker_to_the_stream_the_settings_now_name(
 
         other_table = "aws-wodle-siem-push-2"
         (tmp_path / "c0" / "aws-wodle.toml").write_text(
-            settings_text(other_stream, moto.url, lease_period="3s", lease_table=other_table)
+            settings_text(other_stream, push.url, lease_period="3s", lease_table=other_table)
         )
         collector.proc.send_signal(signal.SIGHUP)
-        assert wait_balanced(moto, other_table, 1, 2, 120), leases(moto, other_table)
-        assert wait_until(lambda: not owners(leases(moto, TABLE)), 30), leases(moto, TABLE)
-        second = Writers(moto, other_group, threads=1, per_put=PER_PUT, prefix="second")
+        assert wait_balanced(push, other_table, 1, 2, 120), leases(push, other_table)
+        assert wait_until(lambda: not owners(leases(push, TABLE)), 30), leases(push, TABLE)
+        second = Writers(push, other_group, threads=1, per_put=PER_PUT, prefix="second")
         second.start()
         assert wait_until(lambda: any(m.startswith("second") for m in sink.messages()), 60)
         collector.proc.send_signal(signal.SIGHUP)  # the same file: nothing restarts
@@ -231,7 +215,7 @@ def test_a_reload_moves_the_worker_to_the_stream_the_settings_now_name(
         lost, repeated = sink.lost_and_repeated(before | after)
         assert (lost, repeated) == (0, 0)
         text = collector.lines.text()
-        assert text.count(f"worker {owners(leases(moto, other_table)).popitem()[0]}") >= 1
+        assert text.count(f"worker {owners(leases(push, other_table)).popitem()[0]}") >= 1
         assert text.count(f"kinesis stream {other_stream}: worker") == 1
     finally:
         stop_collectors([collector])

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from conftest import Sink
 from pushsupport import (
     PushMoto,
     Writers,
     leases,
-    push_moto,
     settings_text,
     start_collector,
     stop_collectors,
@@ -29,20 +25,14 @@ STREAM = "siem-reshard"
 TABLE = "aws-wodle-siem-reshard"
 
 
-@pytest.fixture(scope="module")
-def moto() -> Iterator[PushMoto]:
-    with push_moto() as running:
-        yield running
-
-
 class ParentFirst:
     """Watches the lease table: reads a child's lease, then its parents' (separate
     consistent reads, in that order). A child past TRIM_HORIZON (events of it sent and
     checkpointed) while a parent read after it is not at SHARD_END is a violation: SHARD_END
     is final, so the parent was not finished when the child was already read."""
 
-    def __init__(self, moto: PushMoto) -> None:
-        self.client = moto.client("dynamodb")
+    def __init__(self, push: PushMoto) -> None:
+        self.client = push.client("dynamodb")
         self.violations: list[str] = []
         self.checks = 0
         self.children_seen: set[str] = set()
@@ -92,26 +82,25 @@ def leases_of(client: object) -> dict[str, dict[str, object]]:
     }
 
 
-def test_split_and_merge_while_running(moto: PushMoto, sink: Sink, tmp_path: Path) -> None:
+def test_split_and_merge_while_running(push: PushMoto, sink: Sink, tmp_path: Path) -> None:
     """2 shards split into 4, then two of those merged, while writers write and two
     collectors read: 0 lost, 0 repeated, and no child read before its parents' end."""
-    moto.reset()
-    subscribe(moto, GROUP, STREAM, 2)
-    settings = settings_text(STREAM, moto.url, lease_period="3s", lease_table=TABLE)
+    subscribe(push, GROUP, STREAM, 2)
+    settings = settings_text(STREAM, push.url, lease_period="3s", lease_table=TABLE)
     collectors = [start_collector(tmp_path, f"c{i}", settings, sink.path) for i in range(2)]
-    watch = ParentFirst(moto)
-    kinesis = moto.client("kinesis")
+    watch = ParentFirst(push)
+    kinesis = push.client("kinesis")
     try:
-        assert wait_balanced(moto, TABLE, 2, 2, 120), leases(moto, TABLE)
+        assert wait_balanced(push, TABLE, 2, 2, 120), leases(push, TABLE)
         watch.start()
-        writers = Writers(moto, GROUP, threads=3, per_put=5)
+        writers = Writers(push, GROUP, threads=3, per_put=5)
         writers.start()
         assert wait_until(lambda: len(sink.received) >= 300, 60)
         kinesis.update_shard_count(
             StreamName=STREAM, TargetShardCount=4, ScalingType="UNIFORM_SCALING"
         )
         # The four children get leases and are read once both parents are at their end.
-        assert wait_until(lambda: len(watch.children_seen) == 4, 90), leases(moto, TABLE)
+        assert wait_until(lambda: len(watch.children_seen) == 4, 90), leases(push, TABLE)
         open_shards = sorted(
             (s for s in kinesis.list_shards(StreamName=STREAM)["Shards"]
              if "EndingSequenceNumber" not in s["SequenceNumberRange"]),
@@ -122,7 +111,7 @@ def test_split_and_merge_while_running(moto: PushMoto, sink: Sink, tmp_path: Pat
             ShardToMerge=open_shards[0]["ShardId"],
             AdjacentShardToMerge=open_shards[1]["ShardId"],
         )
-        assert wait_until(lambda: len(watch.children_seen) == 5, 90), leases(moto, TABLE)
+        assert wait_until(lambda: len(watch.children_seen) == 5, 90), leases(push, TABLE)
         time.sleep(1)
         written = writers.stop()
         expected = set(written)
@@ -131,7 +120,7 @@ def test_split_and_merge_while_running(moto: PushMoto, sink: Sink, tmp_path: Pat
         watch.stop()
         stop_collectors(collectors)
     lost, repeated = sink.lost_and_repeated(expected)
-    table = leases(moto, TABLE)
+    table = leases(push, TABLE)
     finished = sorted(key for key, lease in table.items() if lease["checkpoint"] == "SHARD_END")
     log = "".join(c.lines.text() for c in collectors)
     moves = [line.strip() for line in log.splitlines() if "lease" in line or "handed" in line]

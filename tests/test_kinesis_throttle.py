@@ -7,10 +7,7 @@ import gzip
 import json
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from awsproxy import AwsProxy, Fault
 from conftest import Sink
@@ -20,7 +17,6 @@ from pushsupport import (
     Writers,
     control_message,
     leases,
-    push_moto,
     settings_text,
     start_collector,
     stop_collectors,
@@ -34,12 +30,6 @@ TABLE = "aws-wodle-siem-throttled"
 SHARDS = 2
 # GetRecords calls answered ProvisionedThroughputExceededException: the 3rd to the 8th.
 THROTTLED = range(3, 9)
-
-
-@pytest.fixture(scope="module")
-def moto() -> Iterator[PushMoto]:
-    with push_moto() as running:
-        yield running
 
 
 def throttle_some() -> tuple[object, list[float]]:
@@ -60,29 +50,28 @@ def throttle_some() -> tuple[object, list[float]]:
 
 
 def test_a_throttled_stream_loses_and_repeats_nothing(
-    moto: PushMoto, sink: Sink, tmp_path: Path
+    push: PushMoto, sink: Sink, tmp_path: Path
 ) -> None:
     """Six GetRecords answered ProvisionedThroughputExceededException: the reader backs
     off (1 s, doubling) from the same position; every event arrives once, in the envelope,
     and GetRecords stays within Kinesis' 5 calls a second per shard. A record that is not a
     subscription message is logged and skipped; a CONTROL_MESSAGE is skipped silently."""
-    moto.reset()
-    subscribe(moto, GROUP, STREAM, SHARDS)
-    kinesis = moto.client("kinesis")
+    subscribe(push, GROUP, STREAM, SHARDS)
+    kinesis = push.client("kinesis")
     kinesis.put_record(StreamName=STREAM, Data=b"\x00not a subscription", PartitionKey="a")
     control = control_message()
     kinesis.put_record(
         StreamName=STREAM, Data=gzip.compress(json.dumps(control).encode()), PartitionKey="b"
     )
     policy, calls = throttle_some()
-    proxy = AwsProxy(moto.url, policy=policy)  # type: ignore[arg-type]
+    proxy = AwsProxy(push.url, policy=policy)  # type: ignore[arg-type]
     settings = settings_text(
-        STREAM, moto.url, kinesis_url=proxy.url, lease_period="3s", lease_table=TABLE,
+        STREAM, push.url, kinesis_url=proxy.url, lease_period="3s", lease_table=TABLE,
         envelope=True,
     )  # fmt: skip
     collector = start_collector(tmp_path, "c0", settings, sink.path)
     try:
-        writers = Writers(moto, GROUP, threads=2, per_put=10)
+        writers = Writers(push, GROUP, threads=2, per_put=10)
         writers.start()
         assert wait_until(lambda: proxy.stats.faults["shard-throughput"] == len(THROTTLED), 60)
         time.sleep(3)
@@ -125,4 +114,4 @@ def test_a_throttled_stream_loses_and_repeats_nothing(
     )
     assert info["log_stream"].startswith("writer-")
     assert info["event_id"]
-    assert all(lease["checkpoint"] != "TRIM_HORIZON" for lease in leases(moto, TABLE).values())
+    assert all(lease["checkpoint"] != "TRIM_HORIZON" for lease in leases(push, TABLE).values())

@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from aws_wodle.push.leases import SHARD_END, TRIM_HORIZON, Lease, LeaseLost, LeaseTable
 from aws_wodle.push.shards import Shard, add_new, gone, list_shards, ready
-from pushsupport import PushMoto, push_moto
+from pushsupport import PushMoto
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[PushMoto]:
-    """moto as AWS behaves for leases (one request at a time: atomic conditional writes)."""
-    with push_moto() as running:
-        yield running
-
-
-@pytest.fixture
-def moto(server: PushMoto) -> PushMoto:
-    server.reset()
-    return server
-
-
-def table(moto: PushMoto, name: str = "leases") -> LeaseTable:
-    return LeaseTable(moto.client("dynamodb"), name)
+def table(push: PushMoto, name: str = "leases") -> LeaseTable:
+    return LeaseTable(push.client("dynamodb"), name)
 
 
 def all_refused(*writes: Callable[[], object]) -> None:
@@ -35,18 +22,18 @@ def all_refused(*writes: Callable[[], object]) -> None:
             write()
 
 
-def test_table_is_created_once_on_demand(moto: PushMoto) -> None:
+def test_table_is_created_once_on_demand(push: PushMoto) -> None:
     """The first worker creates the table (on-demand billing); later ones find it ACTIVE."""
-    assert table(moto).ensure() is True
-    assert table(moto).ensure() is False
-    described = moto.client("dynamodb").describe_table(TableName="leases")["Table"]
+    assert table(push).ensure() is True
+    assert table(push).ensure() is False
+    described = push.client("dynamodb").describe_table(TableName="leases")["Table"]
     assert described["TableStatus"] == "ACTIVE"
     assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
 
 
-def test_a_lease_is_created_once_free_from_the_start(moto: PushMoto) -> None:
+def test_a_lease_is_created_once_free_from_the_start(push: PushMoto) -> None:
     """A new shard's lease is free, read from TRIM_HORIZON, with its parents."""
-    leases = table(moto)
+    leases = table(push)
     leases.ensure()
     assert leases.create("shardId-2", ["shardId-0", "shardId-1"]) is True
     assert leases.create("shardId-2") is False
@@ -55,10 +42,10 @@ def test_a_lease_is_created_once_free_from_the_start(moto: PushMoto) -> None:
     ]
 
 
-def test_two_workers_racing_for_a_lease_exactly_one_wins(moto: PushMoto) -> None:
+def test_two_workers_racing_for_a_lease_exactly_one_wins(push: PushMoto) -> None:
     """Two workers that observed the same free lease both try to take it, at once, 30
     times over: each time exactly one of them holds it."""
-    first, second = table(moto), table(moto)
+    first, second = table(push), table(push)
     first.ensure()
     keys = [f"shardId-{i:03d}" for i in range(30)]
     for key in keys:
@@ -89,10 +76,10 @@ def test_two_workers_racing_for_a_lease_exactly_one_wins(moto: PushMoto) -> None
     assert owners == {key: winners[0] for key, winners in wins.items()}
 
 
-def test_a_lease_taken_away_refuses_its_old_owner(moto: PushMoto) -> None:
+def test_a_lease_taken_away_refuses_its_old_owner(push: PushMoto) -> None:
     """Once another worker took the lease, the old owner's renewal, checkpoint and release
     all fail, and the checkpoint stays where the new owner found it."""
-    leases = table(moto)
+    leases = table(push)
     leases.ensure()
     leases.create("s")
     mine = leases.take(leases.leases()[0], "a")
@@ -116,11 +103,11 @@ def test_a_lease_taken_away_refuses_its_old_owner(moto: PushMoto) -> None:
     assert leases.take(freed, "c").owner == "c"
 
 
-def test_a_lease_asked_for_is_handed_over_only_by_its_owner(moto: PushMoto) -> None:
+def test_a_lease_asked_for_is_handed_over_only_by_its_owner(push: PushMoto) -> None:
     """A worker asks for a lease held by another: the owner sees the request at its next
     write and hands the lease over, counter and switches raised; the old owner can write
     no more. One request at a time; none of a free lease; a take drops a request."""
-    leases = table(moto)
+    leases = table(push)
     leases.ensure()
     leases.create("s")
     mine = leases.take(leases.leases()[0], "a")
@@ -155,12 +142,12 @@ def test_a_lease_asked_for_is_handed_over_only_by_its_owner(moto: PushMoto) -> N
     assert (taken.owner, taken.wanted_by) == ("c", None)
 
 
-def test_parents_first_and_finished_leases_removed(moto: PushMoto) -> None:
+def test_parents_first_and_finished_leases_removed(push: PushMoto) -> None:
     """A child is ready once every parent is at SHARD_END or gone from the stream; a
     finished lease of a shard gone is deleted, and nothing else."""
-    kinesis = moto.client("kinesis")
+    kinesis = push.client("kinesis")
     kinesis.create_stream(StreamName="s", ShardCount=2)
-    leases = table(moto)
+    leases = table(push)
     leases.ensure()
     shards = list_shards(kinesis, "s")
     assert [shard.id for shard in shards] == ["shardId-000000000000", "shardId-000000000001"]
