@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from aws_wodle.push.leases import SHARD_END, TRIM_HORIZON, Lease, LeaseLost, LeaseTable
+from aws_wodle.push.reader import Held
 from aws_wodle.push.shards import Shard, add_new, gone, list_shards, ready
 from pushsupport import PushMoto
 
@@ -101,6 +102,30 @@ def test_a_lease_taken_away_refuses_its_old_owner(push: PushMoto) -> None:
     freed = leases.release(theirs, "b")
     assert freed.owner is None
     assert leases.take(freed, "c").owner == "c"
+
+
+def test_a_batch_is_sent_only_under_a_lease_renewed_within_half_a_period(push: PushMoto) -> None:
+    """Before a batch goes out, a lease last renewed more than half a period ago is renewed
+    by the reader itself; one taken meanwhile by another worker refuses that renewal, and
+    the batch is not sent."""
+    leases = table(push)
+    leases.ensure()
+    leases.create("s")
+    now = [100.0]
+    held = Held(leases, leases.take(leases.leases()[0], "a"), "a", period=3.0, clock=lambda: now[0])
+    counter = held.lease.counter
+    now[0] += 1.5  # half a period: still fresh
+    held.fresh()
+    assert held.lease.counter == counter
+    now[0] += 0.1
+    held.fresh()
+    assert held.lease.counter == counter + 1
+    assert held.renewed_at == now[0]
+    leases.take(leases.leases()[0], "b")  # taken over as expired by another worker
+    now[0] += 2.0
+    with pytest.raises(LeaseLost):
+        held.fresh()
+    assert held.lost.is_set()
 
 
 def test_a_lease_asked_for_is_handed_over_only_by_its_owner(push: PushMoto) -> None:
