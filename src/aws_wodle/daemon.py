@@ -20,6 +20,7 @@ from .errors import ConfigError, ForwardError
 from .notify import Notifier
 from .pipeline import Context, Stopped, Tally
 from .push.source import KinesisSource
+from .signalevent import SignalEvent
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class Daemon:
     make_push: Callable[[KinesisSource], PushRunner] | None = None
     _pushing: tuple[KinesisSource, ...] = ()
     _push: list[PushRunner] = field(default_factory=list)
-    _wake: threading.Event = field(default_factory=threading.Event)
+    _wake: threading.Event = field(default_factory=SignalEvent)
     _reload: bool = False
 
     def start(self) -> Config:
