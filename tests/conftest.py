@@ -23,6 +23,7 @@ import boto3
 import pytest
 
 from awsproxy import AwsLike, AwsProxy
+from support.ownerdir import service_dir  # noqa: F401 - a fixture, for the tests that use it
 from survival import SURVIVAL_ROWS
 from survival import json_path as survival_json
 from survival import write as write_survival

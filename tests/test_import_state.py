@@ -9,12 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from aws_wodle.migrate import ImportResult, import_state
 from aws_wodle.model import Boundary, GroupKey
 from aws_wodle.state import StateStore, StreamKey
 from conftest import Setup, cli_env, now_ms, put, seed
+from support.ownerdir import SERVICE_UID, needs_root
 
 IMPORT = (
     "import sys; from aws_wodle.cli import main; sys.exit(main(['import-state', *sys.argv[1:]]))"
@@ -200,29 +199,44 @@ def test_import_state_positions_and_counts(tmp_path: Path) -> None:
 
 # Run as root, the state must stay the service user's ----------------------------------------
 
-STRANGER = 12345  # stands for the manager's user: a uid and gid that own nothing else here
-needs_root = pytest.mark.skipif(
-    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="run as root to test root's import"
-)
-
 
 @needs_root
-def test_import_as_root_gives_the_state_files_to_the_directory_owner(tmp_path: Path) -> None:
-    """Run as root into a directory the service user owns, import-state leaves the state
-    file and its lock to that user (mode 0600), so that the service can open them."""
-    folder = tmp_path / "aws-wodle"
-    folder.mkdir(mode=0o750)
-    os.chown(folder, STRANGER, STRANGER)
-    path = old_db(tmp_path / "aws_services.db", [("us-east-1", "app", "s", None, 1000, 2000)])
-    state = folder / "state.db"
+def test_import_as_root_writes_the_state_as_the_directory_owner(service_dir: Path) -> None:
+    """Run as root into a directory the service user owns, import-state writes the state
+    file and its lock as that user (mode 0600), so that the service can open them."""
+    path = old_db(service_dir.parent / "aws_services.db", [("us-east-1", "app", "s", None, 1, 2)])
+    state = service_dir / "state.db"
     result = run_import(path, "--state", str(state), "--account", ACCOUNT)
     assert result.returncode == 0, result.stderr
-    left = [p for p in folder.iterdir() if p.name.startswith("state.db")]
+    left = [p for p in service_dir.iterdir() if p.name.startswith("state.db")]
     assert {p.name for p in left} >= {"state.db", "state.db.lock"}
     for file in left:
         info = file.stat()
-        assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (STRANGER, STRANGER, 0o600)
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (
+            SERVICE_UID,
+            SERVICE_UID,
+            0o600,
+        )
+    assert "now belong to" not in result.stdout
+
+
+@needs_root
+def test_import_as_root_gives_roots_old_state_files_to_the_directory_owner(
+    service_dir: Path,
+) -> None:
+    """State files that root left in the service user's directory (an older version run as
+    root) are given to that user, mode 0600, and the import says so."""
+    state = service_dir / "state.db"
+    StateStore(str(state), lock=False).close()
+    for file in service_dir.iterdir():
+        os.chown(file, 0, 0)
+        file.chmod(0o644)
+    path = old_db(service_dir.parent / "aws_services.db", [("us-east-1", "app", "s", None, 1, 2)])
+    result = run_import(path, "--state", str(state), "--account", ACCOUNT)
+    assert result.returncode == 0, result.stderr
     assert "now belong to" in result.stdout
+    info = state.stat()
+    assert (info.st_uid, info.st_mode & 0o777) == (SERVICE_UID, 0o600)
 
 
 @needs_root
@@ -236,18 +250,3 @@ def test_import_as_root_refuses_a_missing_state_directory(tmp_path: Path) -> Non
     assert "install -d -o wazuh -g wazuh" in result.stderr
     assert "sudo -u wazuh aws-wodle import-state" in result.stderr
     assert not folder.exists()
-
-
-@needs_root
-def test_import_as_root_never_follows_a_link_in_the_users_directory(tmp_path: Path) -> None:
-    """A state file that is a symbolic link (the directory is the user's to fill) is not
-    followed: root gives away nothing outside the state."""
-    folder = tmp_path / "aws-wodle"
-    folder.mkdir(mode=0o750)
-    os.chown(folder, STRANGER, STRANGER)
-    precious = tmp_path / "precious"
-    precious.write_text("root's")
-    (folder / "state.db-shm").symlink_to(precious)
-    path = old_db(tmp_path / "aws_services.db", [("us-east-1", "app", "s", None, 1000, 2000)])
-    run_import(path, "--state", str(folder / "state.db"), "--account", ACCOUNT)
-    assert precious.stat().st_uid == 0

@@ -1,5 +1,6 @@
 """Decoding a log events answer a chunk at a time (pure logic, no server): whatever the
-chunking, the result is json.loads's, and anything else is refused, never guessed."""
+chunking, the result is json.loads's, and anything else is refused, never guessed; so is
+anything past AWS's limits, as soon as it shows."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ from typing import Any
 
 import pytest
 
-from aws_wodle.pagejson import Unstreamable, decode_events, in_chunks
+from aws_wodle.pagejson import (
+    EVENT_TEXT_BYTES,
+    MESSAGE_BYTES,
+    PAGE_BYTES,
+    PAGE_EVENTS,
+    TooLarge,
+    Unstreamable,
+    capped,
+    decode_events,
+    in_chunks,
+)
 
 CHUNK_SIZES = (1, 2, 3, 5, 7, 64, 4096, 10**9)
 # Characters that stress a decoder: multibyte UTF-8 (2, 3 and 4 bytes), escapes, controls,
@@ -197,3 +208,128 @@ def test_a_body_in_memory_goes_in_chunks_of_the_size_asked() -> None:
     assert b"".join(chunks) == body
     assert {len(c) for c in chunks[:-1]} == {100}
     assert decode_events(in_chunks(body, 100), tagged) == decode_events([body], tagged)
+
+
+# -- AWS's limits ----------------------------------------------------------------------
+
+
+class Counted:
+    """Chunks of ``size`` bytes from ``parts`` (generated, never joined whole), counting
+    the bytes taken: how far a refused body was read."""
+
+    def __init__(self, parts: Iterator[bytes], size: int = 64 * 1024) -> None:
+        self.parts = parts
+        self.size = size
+        self.taken = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        held = b""
+        for part in self.parts:
+            held += part
+            while len(held) >= self.size:
+                chunk, held = held[: self.size], held[self.size :]
+                self.taken += len(chunk)
+                yield chunk
+        if held:
+            self.taken += len(held)
+            yield held
+
+
+def aws_event(i: int, message: str, *, ensure_ascii: bool = False) -> bytes:
+    """An event as AWS writes it, with its longest id."""
+    return json.dumps(
+        {
+            "logStreamName": "s",
+            "timestamp": 1_700_000_000_000 + i,
+            "message": message,
+            "ingestionTime": 1_700_000_000_001 + i,
+            "eventId": "9" * 56,
+        },
+        separators=(",", ":"),
+        ensure_ascii=ensure_ascii,
+    ).encode()
+
+
+def page_of(*events: bytes) -> bytes:
+    return b'{"events":[' + b",".join(events) + b'],"nextToken":"t"}'
+
+
+def test_the_limits_are_awss_with_the_arithmetic_said() -> None:
+    """10,000 events and 1 MB of messages a page, 1 MB an event; the text caps follow."""
+    assert (PAGE_EVENTS, MESSAGE_BYTES) == (10_000, 1_048_576)
+    assert EVENT_TEXT_BYTES == 6_295_552
+    assert PAGE_BYTES == 47_316_992
+
+
+def test_a_body_is_capped_at_the_chunk_that_passes_the_limit() -> None:
+    """The chunks up to the limit pass untouched; the one past it is never handed on."""
+    body = b"x" * 1000
+    assert b"".join(capped(pieces(body, 7), 1000)) == body
+    handed: list[bytes] = []
+    with pytest.raises(TooLarge, match="more than 999 bytes"):
+        handed.extend(capped(pieces(body, 7), 999))
+    assert len(b"".join(handed)) == 994  # 142 chunks of 7: the 143rd would pass 999
+
+
+@pytest.mark.parametrize("size", CHUNK_SIZES)
+def test_more_events_than_a_page_holds_are_refused(size: int) -> None:
+    """A page of max_events passes; one more is refused, however the body is cut."""
+    five = [{"message": str(i), "timestamp": i} for i in range(5)]
+    body = json.dumps({"events": five}).encode()
+    assert len(decode_events(pieces(body, size), tagged, max_events=5)[0]) == 5
+    body = json.dumps({"events": [*five, {"message": "6", "timestamp": 6}]}).encode()
+    with pytest.raises(TooLarge, match="more than 5 events"):
+        decode_events(pieces(body, size), tagged, max_events=5)
+
+
+def test_10000_events_pass_and_10001_are_refused_before_the_body_ends() -> None:
+    """At AWS's own limit: a full page of tiny events is decoded; the 10,001st event is
+    refused as soon as it is decoded, not at the body's end."""
+    tiny = [aws_event(i, "e") for i in range(10_000)]
+    events, rest = decode_events(in_chunks(page_of(*tiny)), tagged)
+    assert (len(events), rest) == (10_000, {"nextToken": "t"})
+    endless = Counted(
+        iter([b'{"events":[' + b",".join(tiny), *(b"," + tiny[0] for _ in range(10**6))])
+    )
+    with pytest.raises(TooLarge, match="more than 10,000 events"):
+        decode_events(endless, tagged)
+    assert endless.taken < len(page_of(*tiny)) + 2 * 64 * 1024
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096, 64 * 1024])
+def test_an_event_whose_text_passes_the_cap_is_refused_unread(size: int) -> None:
+    """An event whose text is past the cap is refused once that much of it is in, whatever
+    the chunking, and the rest of it is never read; one within the cap passes."""
+    head = b'{"events":[{"message":"'
+    within = head + b"y" * 900 + b'","timestamp":1}]}'
+    assert decode_events(pieces(within, size), tagged, max_event_bytes=1000)[0]
+    endless = Counted(iter([head, *(b"y" * 1000 for _ in range(10**5))]), size)
+    with pytest.raises(TooLarge, match="one event of more than 1,000 bytes"):
+        decode_events(endless, tagged, max_event_bytes=1000)
+    assert endless.taken <= 2 * 1000 + 2 * size
+
+
+def test_a_32_mb_message_is_refused_having_read_about_the_cap() -> None:
+    """At the real cap: a 32 MB message is refused after about 6 MB, never decoded."""
+    endless = Counted(iter([b'{"events":[{"message":"', *(b"y" * 65536 for _ in range(512))]))
+    with pytest.raises(TooLarge, match="one event of more than 6,295,552 bytes"):
+        decode_events(endless, tagged)
+    assert EVENT_TEXT_BYTES < endless.taken <= EVENT_TEXT_BYTES + 2 * 65536
+
+
+@pytest.mark.parametrize(
+    ("unit", "ensure_ascii"),
+    [("a", False), ("\\", False), ("\x01", True), ("é", True), ("€", True), ("😀", True)],
+)
+def test_the_largest_event_aws_sends_passes_however_it_is_escaped(
+    unit: str, ensure_ascii: bool
+) -> None:
+    """A 1 MB message (26 bytes under, as AWS counts an event), written raw or with every
+    character escaped, in a page with 10,000 events: never refused."""
+    message = unit * ((MESSAGE_BYTES - 26) // len(unit.encode()))
+    big = aws_event(0, message, ensure_ascii=ensure_ascii)
+    body = page_of(big, *(aws_event(i, "") for i in range(1, PAGE_EVENTS)))
+    assert len(body) <= PAGE_BYTES
+    events, _ = decode_events(capped(in_chunks(body), PAGE_BYTES), lambda obj: obj)
+    assert len(events) == PAGE_EVENTS
+    assert events[0]["message"] == message

@@ -16,8 +16,10 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from aws_wodle import boundary, errors, logsetup, window
 from aws_wodle.budget import Budgets, RegionBudget
 from aws_wodle.cloudwatch import translate
+from aws_wodle.collector import MAX_WORKERS
 from aws_wodle.errors import ForwardError
 from aws_wodle.forward import HEADER, MAX_DATAGRAM, QueueForwarder, encode_message, frame
+from aws_wodle.metricserver import MAX_CONNECTIONS
 from aws_wodle.model import Boundary, Cursor, Gap, LogEvent
 
 
@@ -231,12 +233,25 @@ def test_unit_neither_restart_loops_on_bad_config_nor_fails_on_a_missing_directo
     assert unit["RestartPreventExitStatus"] == ["2"]
     assert unit["Restart"] == ["on-failure"]
     assert unit["ExecStartPre"] == [
-        "+/usr/bin/install -d -o wazuh -g wazuh -m 0750 /var/ossec/var/aws-wodle"
+        "+/usr/bin/aws-wodle state-dir --owner wazuh /var/ossec/var/aws-wodle"
     ]
     paths = [p for value in unit["ReadWritePaths"] for p in value.split()]
     assert "-/var/ossec/var/aws-wodle" in paths
     assert all(p.startswith("-") for p in paths), paths
     assert unit["SyslogLevel"] == ["err"]
+
+
+@pytest.mark.parametrize("name", UNIT_FILES)
+def test_unit_caps_descriptors_threads_and_memory_above_what_the_daemon_uses(name: str) -> None:
+    """LimitNOFILE, TasksMax, MemoryHigh and MemoryMax are set, each with room above the
+    daemon's own bounds: its collection readers and metrics connections, and the measured
+    peak RSS (79 MB) with MemoryHigh below MemoryMax."""
+    unit = unit_settings(name)
+    own_threads = 1 + 1 + MAX_WORKERS + 1 + MAX_CONNECTIONS
+    assert int(unit["TasksMax"][0]) >= 10 * own_threads
+    assert int(unit["LimitNOFILE"][0]) >= int(unit["TasksMax"][0]) * 4
+    high, most = (int(unit[key][0].removesuffix("M")) for key in ("MemoryHigh", "MemoryMax"))
+    assert 3 * 79 <= high < most
 
 
 def test_template_differs_from_the_main_unit_only_in_its_files() -> None:

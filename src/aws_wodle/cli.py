@@ -7,17 +7,17 @@ import json
 import logging
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from . import __version__, logsetup, memtune
+from . import __version__, logsetup, memtune, redact
 from .budget import DEFAULT_RATES, Budgets
 from .config import Config, load_config, profile_warnings, summary
 from .errors import ConfigError, StateError, WodleError
 from .forward import QUEUE_WAIT_SECONDS, QueueForwarder
 from .metrics import Metrics, parse_address, serve
+from .metricserver import show as show_address
 from .paths import (
     DEFAULT_HOME,
     STATE_RELATIVE,
@@ -29,6 +29,7 @@ from .paths import (
 from .pipeline import Context, Tally
 from .settings import RunOptions, SettingsFile, load_settings, merge, parse_duration
 from .settings import describe as describe_settings
+from .signalevent import SignalEvent
 from .state import GroupRecord, StateStore, StreamRecord, read_status
 
 log = logging.getLogger("aws_wodle")
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="ossec.conf (default: <home>/etc/ossec.conf)")
     run.add_argument("--settings", help=_SETTINGS_HELP)
     run.add_argument("--ossec-home", default=DEFAULT_HOME, help="default: %(default)s")
+    _strict_perms_flag(run)
     run.add_argument("--queue", help="manager queue socket (default: <home>/queue/sockets/queue)")
     run.add_argument("--state", help=f"state file (default: <home>/{STATE_RELATIVE})")
     run.add_argument("--once", action="store_true", help="run every enabled wodle now, then exit")
@@ -145,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", help="ossec.conf (default: <home>/etc/ossec.conf)")
     check.add_argument("--settings", help=_SETTINGS_HELP)
     check.add_argument("--ossec-home", default=DEFAULT_HOME, help="default: %(default)s")
+    _strict_perms_flag(check)
 
     status = commands.add_parser("status", help="what was collected, per group (or stream)")
     status.add_argument("--state", help=f"state file (default: <home>/{STATE_RELATIVE})")
@@ -169,6 +172,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _strict_perms_flag(command: argparse.ArgumentParser) -> None:
+    """The switch that turns the refusal of loosely permitted config files into a warning."""
+    command.add_argument(
+        "--no-strict-perms",
+        dest="strict_perms",
+        action="store_false",
+        help="use ossec.conf and aws-wodle.toml even when users other than root, the one "
+        "running aws-wodle and the manager's group could change them (or their directory), "
+        "with a warning; by default such a file is refused (exit 2)",
+    )
+
+
 def _config_path(args: argparse.Namespace) -> str:
     return str(args.config or config_path(args.ossec_home))
 
@@ -177,10 +192,10 @@ def _state_path(args: argparse.Namespace) -> str:
     return str(args.state or state_path(args.ossec_home))
 
 
-def _load(path: str) -> Config:
+def _load(path: str, args: argparse.Namespace) -> Config:
     from .cloudwatch import known_regions  # noqa: PLC0415 - boto3 only where it is needed
 
-    config = load_config(path, known_regions())
+    config = load_config(path, known_regions(), strict_perms=args.strict_perms)
     for wodle in config.wodles:
         for service in wodle.services:
             logsetup.add_secrets([service.secret_key])
@@ -198,7 +213,9 @@ def _settings_file(args: argparse.Namespace) -> SettingsFile:
     """The settings file: the one named by --settings (which must exist), else the one
     beside ossec.conf, if any."""
     path = args.settings or settings_path(_config_path(args))
-    return load_settings(str(path), required=args.settings is not None)
+    return load_settings(
+        str(path), required=args.settings is not None, strict_perms=args.strict_perms
+    )
 
 
 def _run_options(args: argparse.Namespace) -> RunOptions:
@@ -231,10 +248,10 @@ def _apply(options: RunOptions, before: RunOptions, ctx: Context) -> None:
             log.warning("%s changed: it takes effect when aws-wodle is restarted", name)
 
 
-def _load_or_report(path: str) -> Config | None:
+def _load_or_report(path: str, args: argparse.Namespace) -> Config | None:
     """The configuration, or None after printing one ``FILE:LINE: message`` per error."""
     try:
-        return _load(path)
+        return _load(path, args)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -245,7 +262,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     """Exit 0 when the manager starts with the file and every service is collected; else
     print one ``FILE:LINE: message`` per error and exit 2. Each warning is printed once, on
     stderr, and the summary of what would run on stdout."""
-    config = _load_or_report(_config_path(args))
+    config = _load_or_report(_config_path(args), args)
     try:
         settings: SettingsFile | None = _settings_file(args)
     except ConfigError as exc:
@@ -287,7 +304,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     logsetup.add_secrets([source.secret_key for source in options.settings.kinesis])
     path = _config_path(args)
     try:
-        config = _load(path)
+        config = _load(path, args)
     except ConfigError as exc:
         _report_config_error(exc, fmt)
         return EXIT_CONFIG
@@ -299,7 +316,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except StateError as exc:
         log.error("%s", exc)
         return EXIT_FAILED
-    stop = threading.Event()
+    stop = SignalEvent()
     # run --once gives up on a manager that stays away (then exits 1); the daemon waits.
     forwarder = QueueForwarder(
         queue,
@@ -324,7 +341,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     def reload() -> Config:
         """SIGHUP: ossec.conf and the settings file again; either one invalid keeps both
         as they were (the daemon reports the problems)."""
-        fresh = _load(path)
+        fresh = _load(path, args)
         changed = _run_options(args)
         logsetup.add_secrets([source.secret_key for source in changed.settings.kinesis])
         _apply(changed, in_use[0], ctx)
@@ -358,7 +375,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             server = serve(options.metrics, metrics.render)
         except OSError as exc:
-            log.error("cannot serve metrics at %s:%d: %s", *options.metrics, exc)
+            log.error("cannot serve metrics at %s: %s", show_address(options.metrics), exc)
             state.close()
             return EXIT_FAILED
     daemon.install_signals()
@@ -456,7 +473,9 @@ def _human_seconds(value: object) -> str:
 
 
 def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    table = [header, *rows]
+    """Aligned columns; each cell masked and on one line (a group or stream name is data:
+    its newlines and terminal escapes are shown as ``#012``, ``#033``)."""
+    table = [tuple(redact.clean(cell) for cell in row) for row in (header, *rows)]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -466,12 +485,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     try:
         groups, streams, failures = read_status(_state_path(args), streams=args.streams)
     except StateError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact.clean(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     now = time.time()
     group_rows = [_group_row(g, now) for g in groups]
     stream_rows = [_stream_row(r) for r in streams or []]
-    failure_rows = [{"time": _s_iso(at), "message": message} for at, message in failures]
+    # Masked again: a state file written before masking existed may hold a credential.
+    failure_rows = [
+        {"time": _s_iso(at), "message": redact.mask(message)} for at, message in failures
+    ]
     if args.json:
         doc: dict[str, object] = {"groups": group_rows, "last_cycle_failures": failure_rows}
         if args.streams:
@@ -527,7 +549,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if failure_rows:
         print(f"\nlast cycle's failures ({len(failure_rows)}):")
         for row in failure_rows:
-            print(f"  {row['time']}  {row['message']}")
+            print(f"  {row['time']}  {redact.escape_controls(str(row['message']))}")
     return EXIT_OK
 
 
@@ -541,12 +563,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import migrate  # noqa: PLC0415 - boto3 only where it is needed
 
         return migrate.main(arguments[1:])
+    if arguments[:1] == ["state-dir"]:
+        from . import statedir  # noqa: PLC0415 - the units' and packages' safe install -d
+
+        return statedir.main(arguments[1:])
     args = _parser().parse_args(arguments)
     handlers = {"run": cmd_run, "check-config": cmd_check_config, "status": cmd_status}
     try:
         return handlers[args.command](args)
     except WodleError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact.clean(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED

@@ -29,11 +29,12 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from . import streamread
+from . import redact, streamread
 from .budget import RegionBudget
 from .config import CloudWatchService
 from .errors import (
     AccessDenied,
+    AnswerRefused,
     AwsError,
     CredentialsError,
     GroupNotFound,
@@ -41,7 +42,6 @@ from .errors import (
     Throttled,
     TokenRejected,
 )
-from .logsetup import add_secrets
 from .model import GroupInfo, Page, StreamInfo
 from .serverclock import ServerClock
 
@@ -87,10 +87,36 @@ def _data_loader() -> Any:
 def core_session() -> botocore.session.Session:
     """A new botocore session that shares the process's loader of botocore's data files
     (endpoints, service models): each session would otherwise parse its own copies of
-    them, tens of milliseconds of CPU each."""
+    them, tens of milliseconds of CPU each. Every request it sends first registers the
+    credentials that signed it with ``redact``, renewed ones included."""
     session = botocore.session.get_session()
     session.register_component("data_loader", _data_loader())
+    session.register("before-send", functools.partial(_remember_credentials, session))
     return session
+
+
+def _remember_credentials(
+    session: botocore.session.Session, request: Any = None, **_kwargs: Any
+) -> None:
+    """Register the session token a request carries and the secret key of the session's
+    credentials, before its answer (which may quote them) comes back. Whatever their
+    source (static keys, a profile, the environment, a role), they are the session's, and
+    renewed ones are registered on their first use; the token is read from the request
+    itself, as credentials renewed since it was signed hold another. Returns None: botocore
+    would take anything else for the answer."""
+    headers = getattr(request, "headers", None) or {}
+    token = headers.get("X-Amz-Security-Token")
+    if isinstance(token, bytes):
+        token = token.decode("utf-8", "replace")
+    try:
+        credentials = session.get_credentials()
+        frozen = None if credentials is None else credentials.get_frozen_credentials()
+    except (ClientError, BotoCoreError, RuntimeError):
+        frozen = None  # credentials that fail to renew: the request will fail as well
+    if frozen is None:
+        redact.remember_resolved((token,))
+    else:
+        redact.remember_resolved((token, frozen.secret_key, frozen.token))
 
 
 def known_regions() -> frozenset[str]:
@@ -134,6 +160,8 @@ def translate(exc: Exception, operation: str) -> AwsError:
         if code in {"ExpiredToken", "ExpiredTokenException"}:
             return CredentialsError(f"credentials expired: {message}", code, operation)
         return AwsError(f"{operation} failed: {code}: {message}", code, operation)
+    if isinstance(exc, streamread.OversizedAnswer):
+        return AnswerRefused(f"{operation} {exc}", "AnswerRefused", operation)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError, ProfileNotFound)):
         return CredentialsError(f"no usable AWS credentials: {exc}", type(exc).__name__, operation)
     if isinstance(exc, BotoConnectionError):
@@ -413,7 +441,7 @@ class AwsAccess:
                 err = translate(exc, "AssumeRole")
                 raise CredentialsError(f"cannot assume role {arn}: {err}") from exc
             creds = answer["Credentials"]
-            add_secrets([creds["SecretAccessKey"], creds["SessionToken"]])
+            redact.remember_resolved((creds["SecretAccessKey"], creds["SessionToken"]))
             expiry = creds["Expiration"]
             if isinstance(expiry, datetime):
                 expiry = expiry.astimezone(timezone.utc).isoformat()

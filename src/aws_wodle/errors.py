@@ -12,6 +12,7 @@ WodleError
     +-- Throttled            retries were exhausted under ThrottlingException
     +-- TokenRejected        a stored GetLogEvents token was refused
     +-- CredentialsError     no usable credentials (profile missing, role not assumable)
+    +-- AnswerRefused        an answer larger than CloudWatch Logs ever sends, not read
 """
 
 from __future__ import annotations
@@ -97,3 +98,9 @@ class TokenRejected(AwsError):
 
 class CredentialsError(AwsError):
     """No usable credentials: a missing profile, bad keys or a role that cannot be assumed."""
+
+
+class AnswerRefused(AwsError):
+    """The endpoint answered beyond CloudWatch Logs' documented limits (a page past its
+    bytes or events, an event past its size): refused as it was read, not retried, so the
+    group fails this cycle and is read again from the same position the next."""

@@ -96,6 +96,7 @@ from .forward import QueueForwarder
 from .paths import DEFAULT_HOME, queue_path, state_path
 from .pipeline import DEFAULT_SETTLE_SECONDS, Context, Tally
 from .schedule import Interval
+from .signalevent import SignalEvent
 from .state import StateStore
 
 log = logging.getLogger(__name__)
@@ -167,12 +168,15 @@ class OldStyleFormatter(logging.Formatter):
     """Formats records as the old module printed: ``DEBUG: msg``, ``WARNING: msg``, ...
 
     INFO records are shown as DEBUG lines: the old module printed nothing but DEBUG lines
-    unless something went wrong. Every line of a multi-line message carries the prefix.
+    unless something went wrong. A message is one line, masked, its control characters
+    escaped (``#012``: a name read from AWS cannot start a line); each line of a traceback
+    carries the prefix too.
     """
 
     def format(self, record: logging.LogRecord) -> str:
         prefix = _PREFIX.get(record.levelno, "ERROR: ")
-        return "\n".join(prefix + line for line in record.getMessage().splitlines() or [""])
+        lines = (logsetup.message(record), *logsetup.traceback_lines(record))
+        return "\n".join(prefix + line for line in lines)
 
 
 def setup_output(debug: int) -> None:
@@ -185,7 +189,6 @@ def setup_output(debug: int) -> None:
     logsetup.setup(level)  # also keeps botocore and friends at WARNING
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(OldStyleFormatter())
-    handler.addFilter(logsetup.SECRETS)
     logging.getLogger().handlers[:] = [handler]
 
 
@@ -567,8 +570,8 @@ def collect(
         state = StateStore(state_path)
     except StateError as exc:
         raise Refused(EXIT_STATE, f"Unexpected error accessing the state file: {exc}") from None
-    stop = threading.Event()
-    interrupted = threading.Event()
+    stop = SignalEvent()
+    interrupted = SignalEvent()
     patience = QueuePatience(queue_wait, stop)
     forwarder = QueueForwarder(queue, stopping=patience)
     patience.forwarder = forwarder

@@ -18,18 +18,17 @@ overwritten: our position is newer. The old
 database is opened read-only and never changed; this module is the only one that reads it.
 
 Operators run this as root, and the service runs as the manager's user: run as root, the
-import gives the state files it leaves (database, ``-wal``, ``-shm``, lock) to the owner of
-the state directory, and refuses to start when that directory does not exist yet.
+import writes the state as the owner of the state directory (see ``statedir``), gives that
+owner any state file that root left there, and refuses to start when that directory does
+not exist yet.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import pwd
 import re
 import sqlite3
-import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from .errors import AwsError, StateError
 from .model import Boundary
 from .paths import DEFAULT_HOME, state_path
 from .state import StateStore, StreamKey
+from .statedir import user_name
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -242,18 +242,8 @@ def parser() -> argparse.ArgumentParser:
 
 
 # The files of a state: the database, SQLite's two companions, and our lock.
-STATE_SUFFIXES = ("", "-wal", "-shm", ".lock")
-
-
 def _running_as_root() -> bool:
     return os.geteuid() == 0
-
-
-def _user_name(uid: int) -> str:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 def missing_directory(state_file: str) -> str | None:
@@ -267,37 +257,6 @@ def missing_directory(state_file: str) -> str | None:
         f"first (install -d -o wazuh -g wazuh -m 0750 {folder}; the package does this), or "
         f"run this as that user: sudo -u wazuh aws-wodle import-state ..."
     )
-
-
-def hand_over(state_file: str) -> list[str]:
-    """Run as root, give each file of the state (see ``STATE_SUFFIXES``) that someone else
-    than its directory's owner holds to that owner, mode 0600, so that the service (which
-    runs as the manager's user) can open them; returns the paths changed.
-
-    Symbolic links, other kinds of files and files with several links are left alone: the
-    directory is the service user's, and root must not be tricked into giving it anything.
-    """
-    if not _running_as_root():
-        return []
-    folder = Path(state_file).parent
-    owner = folder.stat()
-    changed: list[str] = []
-    for suffix in STATE_SUFFIXES:
-        path = state_file + suffix
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            continue  # absent (SQLite removes -wal and -shm on close), or a symbolic link
-        try:
-            info = os.fstat(fd)
-            plain = stat.S_ISREG(info.st_mode) and info.st_nlink == 1
-            if plain and (info.st_uid, info.st_gid) != (owner.st_uid, owner.st_gid):
-                os.fchown(fd, owner.st_uid, owner.st_gid)
-                os.fchmod(fd, 0o600)
-                changed.append(path)
-        finally:
-            os.close(fd)
-    return changed
 
 
 def _fail(message: str) -> int:
@@ -329,30 +288,26 @@ def main(argv: Sequence[str]) -> int:
     if missing is not None:
         return _fail(missing)
     try:
-        try:
-            state = StateStore(state_file)
-        except StateError as exc:
-            return _fail(str(exc))
-        try:
-            result = import_rows(rows, problems, state, account)
-        except (StateError, sqlite3.Error) as exc:
-            return _fail(f"cannot write {state_file}: {exc}")
-        finally:
-            state.close()
+        state = StateStore(state_file)
+    except StateError as exc:
+        return _fail(str(exc))
+    try:
+        result = import_rows(rows, problems, state, account)
+    except (StateError, sqlite3.Error) as exc:
+        return _fail(f"cannot write {state_file}: {exc}")
     finally:
-        # Even after a failure: a file left to root would keep the service out.
-        handed = hand_over(state_file)
+        state.close()
     for problem in result.problems:
         print(f"warning: {old_db}: {problem}", file=sys.stderr)
     print(
         f"imported {result.imported} streams from {old_db} into {state_file} for account "
         f"{account}; {result.skipped} already there (kept), {result.bad} bad rows skipped"
     )
-    if handed:
+    if state.handed_over:
         folder = Path(state_file).parent
-        owner = folder.stat()
         print(
-            f"{', '.join(handed)} now belong to {_user_name(owner.st_uid)}, the owner of "
-            f"{folder}, so that the service can open them"
+            f"{', '.join(map(str, state.handed_over))} now belong to "
+            f"{user_name(folder.stat().st_uid)}, the owner of {folder}, so that the service "
+            f"can open them"
         )
     return EXIT_OK

@@ -13,6 +13,12 @@ Only the shape AWS sends is taken this way: an object whose first member is ``ev
 Anything else raises ``Unstreamable`` (with the bytes read so far) before any element is
 decoded, for the caller to decode the body the ordinary way; malformed JSON, or a body cut
 short, raises ``ValueError`` as ``json.loads`` would.
+
+The endpoint is not trusted to keep to AWS's limits: ``capped`` stops a body at the most a
+page can take, and the decoding refuses a page of more than 10,000 events or an event whose
+text alone is past the most one event can take, each with ``TooLarge``, as soon as it
+shows: a text that size is never decoded. An element whose text is still coming is scanned
+again only once that text has doubled, so a large one costs a few scans, not one a chunk.
 """
 
 from __future__ import annotations
@@ -24,8 +30,27 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 # The chunk size of a body already in memory (a connection's chunks are its own). An element
-# larger than a chunk (a message near the 256 KiB event limit) simply takes several.
+# larger than a chunk (a message near the 1 MB event limit) simply takes several.
 WINDOW_BYTES = 64 * 1024
+
+# What AWS documents of a GetLogEvents or FilterLogEvents page (its API reference, as
+# botocore's model carries it): at most 10,000 events and 1 MB of them, an event counted as
+# its message's UTF-8 bytes + 26, and no event larger than 1 MB (it was 256 KB).
+PAGE_EVENTS = 10_000
+MESSAGE_BYTES = 1_048_576
+# JSON writes a byte of a message as at most 6: a control character as \u001f, and a 2-, 3-
+# or 4-byte character as one or two \uXXXX escapes (6 for 2, 6 for 3, 12 for 4 bytes).
+ESCAPED_PER_BYTE = 6
+# An event's members other than its message, written at their longest: keys, quotes, colons
+# and commas (80 bytes), timestamp and ingestionTime (20 digits each: 40), eventId (AWS's
+# have 56 digits; 256 allowed) and logStreamName (512 UTF-16 units, each at most a 6-byte
+# \uXXXX: 3,072): 3,448 bytes, rounded up to 4 KiB for a member AWS may add.
+EVENT_FIELDS_BYTES = 4 * 1024
+# The text of one event: its message escaped at worst, and its other members; 6,295,552.
+EVENT_TEXT_BYTES = ESCAPED_PER_BYTE * MESSAGE_BYTES + EVENT_FIELDS_BYTES
+# A whole page: all its messages escaped at worst (1 MB of them in all), every event's other
+# members, and 64 KiB for the page's own members (its tokens); 47,316,992 bytes (45 MiB).
+PAGE_BYTES = ESCAPED_PER_BYTE * MESSAGE_BYTES + PAGE_EVENTS * EVENT_FIELDS_BYTES + 64 * 1024
 
 # JSON's whitespace, as the json module defines it.
 _BLANK = " \t\n\r"
@@ -43,6 +68,23 @@ class Unstreamable(ValueError):
         self.consumed = consumed
 
 
+class TooLarge(Exception):
+    """The answer is larger than any CloudWatch Logs sends (more bytes, more events, or a
+    larger event than its limits allow); it is not read further. Not a ValueError: it is
+    no malformed answer that another read might get right."""
+
+
+def capped(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    """The chunks of a body, raising ``TooLarge`` at the first that takes it past ``limit``
+    bytes, before that chunk is used."""
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > limit:
+            raise TooLarge(f"a body of more than {limit:,} bytes")
+        yield chunk
+
+
 class _Text:
     """The body's text from a position on, decoded from its chunks of bytes as needed."""
 
@@ -56,20 +98,27 @@ class _Text:
         self.text = ""
         self.pos = 0
 
-    def more(self) -> bool:
-        """Decode one more chunk onto the text, dropping what was consumed; False when
-        the body has no more bytes."""
+    def more(self, at_least: int = 1) -> bool:
+        """Decode more of the body onto the text, at least one chunk and ``at_least`` bytes
+        (or to its end), dropping what was consumed; False when the body has no more bytes.
+        The text is joined once, however many chunks that takes."""
         if self._done:
             return False
-        chunk = next(self._chunks, None)
-        if chunk is None:
-            self._done = True
-            decoded = self._utf8.decode(b"", final=True)
-        else:
+        pieces = [self.text[self.pos :]]
+        got = 0
+        while True:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._done = True
+                pieces.append(self._utf8.decode(b"", final=True))
+                break
             if self.consumed is not None:
                 self.consumed.append(chunk)
-            decoded = self._utf8.decode(chunk)
-        self.text = self.text[self.pos :] + decoded
+            pieces.append(self._utf8.decode(chunk))
+            got += len(chunk)
+            if got >= at_least:
+                break
+        self.text = "".join(pieces)
         self.pos = 0
         return True
 
@@ -168,8 +217,12 @@ def _run(
         pos = after.end()
 
 
-def _events(text: _Text, decoder: json.JSONDecoder) -> list[Any]:
-    """The elements of the array whose ``[`` was just consumed, through its ``]``."""
+def _events(
+    text: _Text, decoder: json.JSONDecoder, max_events: int, max_event_bytes: int
+) -> list[Any]:
+    """The elements of the array whose ``[`` was just consumed, through its ``]``; more
+    than ``max_events`` of them, or one whose text is past ``max_event_bytes``, raise
+    ``TooLarge``."""
     items: list[Any] = []
     if text.skip_space() == "]":
         text.pos += 1
@@ -179,9 +232,17 @@ def _events(text: _Text, decoder: json.JSONDecoder) -> list[Any]:
     while True:
         text.pos = _bulk(text.text, text.pos, scan, items)
         text.pos, closed = _run(text.text, text.pos, scan, items)
+        if len(items) > max_events:
+            raise TooLarge(f"more than {max_events:,} events in one page")
         if closed:
             return items
-        if not text.more():
+        # An element starts at text.pos that the text does not hold whole (or a malformed
+        # one). Its bytes so far: a part of one element, unless the element is that large.
+        held = len(text.text[text.pos :].encode("utf-8", "surrogatepass"))
+        if held > max_event_bytes:
+            raise TooLarge(f"one event of more than {max_event_bytes:,} bytes")
+        # Scanned again once its text has doubled (or reached the cap), not every chunk.
+        if not text.more(min(held, max_event_bytes + 1 - held)):
             # The text ends inside an element, or the element is malformed: either way
             # the scanner, given all there is, says where and why.
             decoder.raw_decode(text.text, text.pos)
@@ -203,15 +264,21 @@ def _members_after(tail: str) -> dict[str, Any]:
 
 
 def decode_events(
-    chunks: Iterable[bytes], object_hook: Callable[[dict[str, Any]], Any]
+    chunks: Iterable[bytes],
+    object_hook: Callable[[dict[str, Any]], Any],
+    *,
+    max_events: int = PAGE_EVENTS,
+    max_event_bytes: int = EVENT_TEXT_BYTES,
 ) -> tuple[list[Any], dict[str, Any]]:
     """The ``events`` array of the body that ``chunks`` deliver, each element decoded with
     ``object_hook``, and the object's other members. Raises ``Unstreamable`` unless the
-    body opens with that array, and ``ValueError`` if its JSON is malformed or cut short."""
+    body opens with that array, ``ValueError`` if its JSON is malformed or cut short, and
+    ``TooLarge`` past ``max_events`` elements or an element's text past ``max_event_bytes``
+    (the body's own size is for the caller to bound, with ``capped``)."""
     text = _Text(chunks)
     _open(text)
     decoder = json.JSONDecoder(object_hook=object_hook)
-    events = _events(text, decoder)
+    events = _events(text, decoder, max_events, max_event_bytes)
     rest = _members_after(text.rest())
     if "events" in rest:
         raise ValueError("the body names its events twice")

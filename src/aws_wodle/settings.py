@@ -34,15 +34,16 @@ is reported with the file and line, all at once, as ossec.conf's are.
 from __future__ import annotations
 
 import errno
+import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import logsetup
 from .budget import DEFAULT_RATES
-from .config import values
+from .config import perms, values
 from .discovery import DEFAULT_DISCOVER_SECONDS
 from .errors import ConfigError, ConfigProblem
 from .groups import GroupOptions, GroupRule, GroupRules, check_match
@@ -143,19 +144,25 @@ class SettingsFile:
     warnings: tuple[ConfigProblem, ...] = ()
 
 
-def load_settings(path: str, *, required: bool) -> SettingsFile:
+def load_settings(path: str, *, required: bool, strict_perms: bool = True) -> SettingsFile:
     """Read the settings file at ``path``; a missing file means the defaults unless
     ``required`` (it was named on the command line). Raises ConfigError with every
-    problem found, each with the file and line."""
+    problem found, each with the file and line; a file that other users could change is
+    refused before it is read (``config.perms``), or only warned about without
+    ``strict_perms``."""
     try:
         with open(path, "rb") as handle:
+            loose = perms.check(path, os.fstat(handle.fileno()), strict=strict_perms)
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         if error.errno == errno.ENOENT and not required:
             return SettingsFile(path)
         reason = error.strerror or str(error)
         raise ConfigError([ConfigProblem(path, 0, f"cannot read the file: {reason}")]) from None
-    return parse_settings(data, path)
+    settings = parse_settings(data, path)
+    if loose is None:
+        return settings
+    return replace(settings, warnings=(loose, *settings.warnings))
 
 
 def parse_settings(data: bytes, path: str) -> SettingsFile:

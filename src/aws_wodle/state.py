@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import redact, statedir
 from .discovery import Listing
 from .errors import StateError, StateLocked
 from .model import Boundary, Cursor, Cycle, Gap, GroupInfo, GroupKey, Sent
@@ -187,24 +188,28 @@ class StateStore:
         self._lock = threading.Lock()
         self._lock_fd: int | None = None
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            statedir.make_directory(self.path.parent)
         except PermissionError as exc:
             raise StateError(_refusal(self.path.parent, "cannot be created", exc)) from exc
         except OSError as exc:
             raise StateError(
                 f"cannot create the state directory {self.path.parent}: {exc}"
             ) from exc
-        _check_writable(self.path)
-        if lock:
-            self._lock_fd = _take_lock(self.path.with_name(self.path.name + ".lock"))
-        try:
-            self._db = self._open_checked()
-        except sqlite3.DatabaseError as exc:
-            self._release_lock()
-            raise StateError(f"state file {self.path} is unusable: {exc}") from exc
-        except StateError:
-            self._release_lock()
-            raise
+        with statedir.entered(self.path) as (owner, handed):
+            self._owner = owner
+            self.handed_over = handed
+            _check_writable(self.path)
+            if lock:
+                self._lock_fd = _take_lock(self.path.with_name(self.path.name + ".lock"), owner)
+            try:
+                statedir.prepare_database(self.path, owner)
+                self._db = self._open_checked()
+            except sqlite3.DatabaseError as exc:
+                self._release_lock()
+                raise StateError(f"state file {self.path} is unusable: {exc}") from exc
+            except BaseException:
+                self._release_lock()
+                raise
 
     def _open_checked(self) -> sqlite3.Connection:
         """Open the database; a corrupt, truncated or newer file is moved aside first."""
@@ -219,6 +224,7 @@ class StateStore:
                 exc,
                 aside,
             )
+        statedir.prepare_database(self.path, self._owner)
         return self._connect()
 
     def _connect(self) -> sqlite3.Connection:
@@ -558,14 +564,14 @@ class StateStore:
             )
 
     def record_failures(self, messages: Sequence[str]) -> None:
-        """Keep the last cycle's failures (for ``status``), replacing the cycle before's."""
+        """Keep the last cycle's failures (for ``status``), replacing the cycle before's;
+        masked, as they may quote an answer that quotes a credential."""
         now = time.time()
+        masked = [(now, redact.mask(m)) for m in messages]
 
         def work(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM failures")
-            db.executemany(
-                "INSERT INTO failures (at, message) VALUES (?, ?)", [(now, m) for m in messages]
-            )
+            db.executemany("INSERT INTO failures (at, message) VALUES (?, ?)", masked)
 
         self._transaction(work)
 
@@ -778,25 +784,14 @@ def _take_seeds_v1(db: sqlite3.Connection) -> None:
 
 
 def _owner(path: Path) -> str:
-    import pwd  # noqa: PLC0415 - POSIX only, like the daemon itself
-
     try:
-        uid = path.stat().st_uid
+        return statedir.user_name(path.stat().st_uid)
     except OSError:
         return "the manager's user"
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
 
 
 def _me() -> str:
-    import pwd  # noqa: PLC0415 - POSIX only, like the daemon itself
-
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())
+    return statedir.user_name(os.geteuid())
 
 
 def _refusal(path: Path, what: str, exc: OSError) -> str:
@@ -826,18 +821,18 @@ def _check_writable(path: Path) -> None:
         if not target.exists():
             continue
         try:
-            with target.open("r+b"):
-                pass
+            os.close(os.open(target, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC))
         except PermissionError as exc:
             raise StateError(_refusal(target, "is not writable", exc)) from exc
 
 
-def _take_lock(lock_path: Path) -> int:
-    """Hold an exclusive lock on ``lock_path``; name the holder's pid when it is taken."""
+def _take_lock(lock_path: Path, owner: statedir.Owner) -> int:
+    """Hold an exclusive lock on ``lock_path`` (no link followed); name the holder's pid
+    when it is taken."""
     import fcntl  # noqa: PLC0415 - POSIX only, like the daemon itself
 
     try:
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = statedir.open_file(lock_path, owner, os.O_RDWR | os.O_CREAT)
     except PermissionError as exc:
         raise StateError(_refusal(lock_path, "cannot be opened", exc)) from exc
     try:
@@ -873,17 +868,21 @@ def read_status(
     path: str | os.PathLike[str], *, streams: bool = False
 ) -> tuple[list[GroupRecord], list[StreamRecord] | None, list[tuple[float, str]]]:
     """Groups, streams (only when asked) and the last cycle's failures of a state file,
-    read without disturbing a running daemon (and with read access only)."""
+    read without disturbing a running daemon (and with read access only). Run as root, it
+    reads as the state directory's owner, and follows no link there."""
+    if not Path(path).exists():
+        raise StateError(f"no state file at {path}")
     try:
-        db = open_readonly(path)
-        try:
-            groups = _group_records(db)
-            records = _stream_records(db) if streams else None
-            failures = [
-                (float(at), str(m)) for at, m in db.execute("SELECT at, message FROM failures")
-            ]
-        finally:
-            db.close()
+        with statedir.entered(Path(path)):
+            db = open_readonly(path)
+            try:
+                groups = _group_records(db)
+                records = _stream_records(db) if streams else None
+                failures = [
+                    (float(at), str(m)) for at, m in db.execute("SELECT at, message FROM failures")
+                ]
+            finally:
+                db.close()
     except sqlite3.DatabaseError as exc:
         raise StateError(f"cannot read state file {path}: {exc}") from exc
     return groups, records, failures

@@ -11,6 +11,11 @@ dicts. Two event hooks on the client do better:
   answer is read whole and must be JSON. An answer cut short or not JSON (which botocore
   would parse as an empty one) becomes the botocore error of a broken connection, which
   botocore retries like any other.
+- Every answer is bounded as it is read (``pagejson`` holds AWS's limits): a page's body
+  at 45 MiB, its events at 10,000, an event at 1 MB of message (about 6 MB of text, were it
+  all escapes), any other answer at 4 MiB. Past a bound the answer is ``OversizedAnswer``,
+  which names the request's stream and position and which botocore does not retry: an
+  endpoint that sends it once sends it again. The connection is closed, not drained.
 - ``before-parse`` hands the LogEvents to the parsed answer; when the body was read whole
   after all (no HTTP session to use) it decodes them from it.
 
@@ -19,26 +24,49 @@ Every other field, and every error answer, is parsed by botocore as usual.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import operator
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Any
 
-from botocore.exceptions import ConnectionClosedError, HTTPClientError, ReadTimeoutError
+from botocore.exceptions import (
+    BotoCoreError,
+    ConnectionClosedError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
 from urllib3.exceptions import HTTPError as URLLib3Error
 from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
 
 from .model import LogEvent
-from .pagejson import Unstreamable, decode_events, in_chunks
+from .pagejson import (
+    MESSAGE_BYTES,
+    PAGE_BYTES,
+    PAGE_EVENTS,
+    TooLarge,
+    Unstreamable,
+    capped,
+    decode_events,
+    in_chunks,
+)
 
 OPERATIONS = ("GetLogEvents", "FilterLogEvents")
 # Where the parsed answer carries its events, taken out before botocore's parse.
 RAW_EVENTS = "aws_wodle_raw_events"
 # Bytes asked of the connection at a time, as botocore's own reads ask.
 READ_BYTES = 64 * 1024
+# Any other answer: an error, or a page of at most 50 streams or groups, each under 16 KiB
+# at its longest (names, ARNs and the rest escaped at worst): under 800 KiB; 4 MiB allowed.
+OTHER_BYTES = 4 * 1024 * 1024
+# A token shown in an error line is cut to this many characters (AWS's run to a few hundred).
+SHOWN_TOKEN = 120
 
 _new = tuple.__new__
+_MESSAGE = operator.itemgetter(1)  # a LogEvent's message, at C speed
 
 # botocore sends, reads and parses an answer in the thread that made the call: what a call
 # wants (event ids or not) and what its read left for its parse are kept per thread.
@@ -103,12 +131,36 @@ def _as_events(items: list[Any]) -> list[LogEvent]:
     return [_as_event(item) for item in items]
 
 
+def _within_limits(events: list[LogEvent]) -> list[LogEvent]:
+    """The events of a page, unless it holds more than AWS sends in one, or an event whose
+    message is over 1 MB of UTF-8. Only a message of over a quarter of that in characters
+    can be: the longest is found at C speed (this runs for every page), and only such
+    messages are measured in bytes."""
+    if len(events) > PAGE_EVENTS:
+        raise TooLarge(f"more than {PAGE_EVENTS:,} events in one page")
+    quarter = MESSAGE_BYTES // 4
+    try:
+        longest = max(map(len, map(_MESSAGE, events)), default=0)
+    except TypeError:
+        longest = quarter + 1  # a message that is no string (garbled): each one looked at
+    if longest <= quarter:
+        return events
+    for message in map(_MESSAGE, events):
+        if (
+            isinstance(message, str)
+            and len(message) > quarter
+            and len(message.encode("utf-8", "surrogatepass")) > MESSAGE_BYTES
+        ):
+            raise TooLarge(f"an event whose message is more than {MESSAGE_BYTES:,} bytes")
+    return events
+
+
 def _decode(chunks: Iterator[bytes]) -> tuple[list[LogEvent], dict[str, Any]]:
     """A page's events and its other fields, except ``searchedLogStreams``: AWS has sent it
     empty since 2020, nothing reads it, and a test double may list every stream there."""
     items, rest = decode_events(chunks, _to_event({}, getattr(_calling, "ids", True)))
     rest.pop("searchedLogStreams", None)
-    return _as_events(items), rest
+    return _within_limits(_as_events(items)), rest
 
 
 def _whole(body: bytes) -> tuple[list[LogEvent], dict[str, Any]]:
@@ -120,12 +172,14 @@ def _whole(body: bytes) -> tuple[list[LogEvent], dict[str, Any]]:
     if not isinstance(items, list):
         raise ValueError("the answer's events are not a list")
     whole.pop("searchedLogStreams", None)
-    return _as_events(items), whole
+    return _within_limits(_as_events(items)), whole
 
 
 def _read(chunks: Iterator[bytes]) -> tuple[list[LogEvent], dict[str, Any]]:
-    """A page's events and other fields from the chunks of its body: decoded as they
-    arrive when the body opens with its events, as AWS's and moto's do, else whole."""
+    """A page's events and other fields from the chunks of its body (at most
+    ``PAGE_BYTES`` of them): decoded as they arrive when the body opens with its events,
+    as AWS's and moto's do, else whole."""
+    chunks = capped(chunks, PAGE_BYTES)
     try:
         return _decode(chunks)
     except Unstreamable as exc:
@@ -140,11 +194,88 @@ def _checked(body: bytes) -> bytes:
     return body
 
 
+def _error_body(body: bytes) -> bytes:
+    """An error answer, for botocore to parse: whatever it holds, unless its JSON nests
+    deeper than Python decodes (botocore's parse would fail with that, not an error)."""
+    with contextlib.suppress(ValueError):
+        json.loads(body)
+    return body
+
+
 def _invalid(exc: ValueError) -> HTTPClientError:
     """A 200 answer that is not what the call returns: botocore's parse would take it for
     an empty answer (an empty last page, ending the read). It is an error, retried like a
     broken connection."""
     return HTTPClientError(error=f"an answer that is not valid JSON: {exc}")
+
+
+class OversizedAnswer(BotoCoreError):
+    """An answer larger than CloudWatch Logs ever sends, refused as it was read. A
+    BotoCoreError that is no connection error: botocore does not retry it."""
+
+    fmt = (
+        "answer refused: {reason}, beyond what CloudWatch Logs sends; not read further ({request})"
+    )
+
+
+def _time(ms: Any) -> str:
+    """A request's time in ms as an ISO 8601 UTC time, or as given when it is none."""
+    try:
+        moment = datetime.fromtimestamp(int(ms) / 1000, tz=timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return str(ms)
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _position(body: Any) -> str:
+    """What a request asked for, as its error line says it: the stream (or streams, or
+    prefix), the time range and the token it read from. The group is the caller's to name."""
+    try:
+        asked = json.loads(body or b"{}")
+    except (TypeError, ValueError):
+        asked = {}
+    if not isinstance(asked, dict):
+        asked = {}
+    parts = []
+    names = asked.get("logStreamNames") or []
+    if asked.get("logStreamName"):
+        parts.append(f"stream {asked['logStreamName']}")
+    elif isinstance(names, list) and names:
+        more = f" and {len(names) - 1} more" if len(names) > 1 else ""
+        parts.append(f"streams {names[0]}{more}")
+    elif asked.get("logStreamNamePrefix"):
+        parts.append(f"streams named {asked['logStreamNamePrefix']}*")
+    if "startTime" in asked and "endTime" in asked:
+        parts.append(f"events from {_time(asked['startTime'])} to {_time(asked['endTime'])}")
+    elif "startTime" in asked:
+        parts.append(f"events from {_time(asked['startTime'])} on")
+    elif "endTime" in asked:
+        parts.append(f"events before {_time(asked['endTime'])}")
+    token = str(asked.get("nextToken") or "")
+    if token:
+        shown = token if len(token) <= SHOWN_TOKEN else token[:SHOWN_TOKEN] + "..."
+        parts.append(f"after token {shown}")
+    return ", ".join(parts) or "the request names no position"
+
+
+def _reason(exc: TooLarge | RecursionError) -> str:
+    """Why an answer was refused: its size, or JSON nested deeper than Python decodes
+    (CloudWatch Logs' answers nest a few levels)."""
+    if isinstance(exc, RecursionError):
+        return "JSON nested deeper than any answer's"
+    return str(exc)
+
+
+def _refused(exc: TooLarge | RecursionError, request: Any) -> OversizedAnswer:
+    """The error of an answer refused as too large, naming what the request asked for."""
+    return OversizedAnswer(reason=_reason(exc), request=_position(getattr(request, "body", None)))
+
+
+def _close(response: Any) -> None:
+    """Give up an answer part read: its connection is closed (the rest may be any size,
+    so it is not drained for reuse) and handed back to its pool, which reconnects."""
+    response.raw.close()
+    response.raw.release_conn()
 
 
 class _Send:
@@ -158,17 +289,20 @@ class _Send:
         _calling.streamed = None
         request.stream_output = True
         response = self._http.send(request)
-        if response.status_code != 200:
-            # Read whole and parsed by botocore, as any error answer.
-            return response
         chunks = response.raw.stream(READ_BYTES)
         try:
-            if event_name.rsplit(".", 1)[-1] in OPERATIONS:
+            if response.status_code != 200:
+                # Read here within bounds; parsed by botocore, as any error answer.
+                response._content = _error_body(b"".join(capped(chunks, OTHER_BYTES)))
+            elif event_name.rsplit(".", 1)[-1] in OPERATIONS:
                 events, rest = _read(chunks)
                 response._content = json.dumps(rest).encode()
                 _calling.streamed = events
             else:
-                response._content = _checked(b"".join(chunks))
+                response._content = _checked(b"".join(capped(chunks, OTHER_BYTES)))
+        except (TooLarge, RecursionError) as exc:
+            _close(response)
+            raise _refused(exc, request) from exc
         except URLLib3ReadTimeoutError as exc:
             raise ReadTimeoutError(endpoint_url=request.url, error=exc) from exc
         except (URLLib3Error, OSError) as exc:
@@ -176,8 +310,9 @@ class _Send:
                 error=exc, request=request, endpoint_url=request.url
             ) from exc
         except ValueError as exc:
-            # Cut short (the connection closed early) or not JSON at all.
-            response.raw.drain_conn()
+            # Cut short (the connection closed early) or not JSON at all; what follows is
+            # not read (it may be any size): the connection is closed.
+            _close(response)
             raise _invalid(exc) from exc
         return response
 
@@ -194,6 +329,8 @@ def _take_events(
     if streamed is None:
         try:
             streamed, rest = _read(in_chunks(response_dict["body"]))
+        except (TooLarge, RecursionError) as exc:
+            raise OversizedAnswer(reason=_reason(exc), request="position not known here") from exc
         except ValueError as exc:
             raise _invalid(exc) from exc
         response_dict["body"] = json.dumps(rest).encode()

@@ -12,6 +12,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from ..errors import ConfigError, ConfigProblem
+from . import perms
 from .model import Config
 from .rules import build_config
 from .values import show
@@ -29,12 +30,17 @@ _WIDE_BOMS = (
 )
 
 
-def load_config(path: str | os.PathLike[str], known_regions: Collection[str]) -> Config:
+def load_config(
+    path: str | os.PathLike[str], known_regions: Collection[str], *, strict_perms: bool = True
+) -> Config:
     """Read and parse the file at ``path``; a file that cannot be read is a problem of the
-    file as a whole (no line), naming the reason."""
+    file as a whole (no line), naming the reason. A file that other users could change is
+    refused before it is read (``perms``), or only warned about without ``strict_perms``."""
     name = os.fspath(path)
     try:
         with open(name, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            loose = perms.check(name, info, strict=strict_perms)
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         reason = error.strerror or str(error)
@@ -42,7 +48,9 @@ def load_config(path: str | os.PathLike[str], known_regions: Collection[str]) ->
             reason += " (run check-config as root or as the manager's user)"
         raise ConfigError([ConfigProblem(name, 0, f"cannot read the file: {reason}")]) from None
     config = parse_config(data, name, known_regions)
-    return _warn_readable_secrets(config, os.stat(name).st_mode)
+    if loose is not None:
+        config = dataclasses.replace(config, warnings=(loose, *config.warnings))
+    return _warn_readable_secrets(config, info.st_mode)
 
 
 def parse_config(data: bytes, path: str, known_regions: Collection[str]) -> Config:

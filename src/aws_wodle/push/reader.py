@@ -1,11 +1,15 @@
 """One shard read under its lease: records to datagrams, then the checkpoint.
 
-A GetRecords batch is decoded, framed exactly as the polling path frames events (the raw
-message, or the envelope when the source asks for it), sent, and only then checkpointed,
-conditionally on the lease: a crash repeats at most the batch in hand, and a lease lost
-stops the reader before it reads anything more. Kinesis serves five GetRecords a second
-per shard, shared by every consumer: the reader waits 200 ms between calls, a second after
-an empty one, and backs off (1 s doubling to 10 s) when throttled, from the same iterator.
+A GetRecords batch is decoded record by record, framed exactly as the polling path frames
+events (the raw message, or the envelope when the source asks for it), and sent in pieces
+of bounded size, each only while the lease is held; the batch is checkpointed once all of
+it was sent, conditionally on the lease: a crash repeats at most the batch in hand, and a
+lease lost stops the reader before it sends or reads anything more. A record refused by
+``payload`` (past what CloudWatch Logs writes) or undecodable is logged and skipped.
+
+Kinesis serves five GetRecords a second per shard, shared by every consumer: the reader
+waits 200 ms between calls, a second after an empty one, and backs off (1 s doubling to
+10 s) when throttled, from the same iterator.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from ..forward import QueueForwarder
 from ..pipeline import Tally, encode
 from .aws import IteratorExpired, guard
 from .leases import SHARD_END, TRIM_HORIZON, Lease, LeaseLost, LeaseTable
-from .payload import Subscription, Undecodable, decode
+from .payload import Refused, Subscription, Undecodable, decode
 from .shards import stream_arg
 
 log = logging.getLogger(__name__)
@@ -39,6 +43,12 @@ IDLE_SECONDS = 1.0
 # Throttled (ProvisionedThroughputExceededException) or failing: first wait, and its cap.
 BACKOFF_FIRST = 1.0
 BACKOFF_CAP = 10.0
+# A batch is sent in pieces of at most about this many datagrams or bytes (and one record's
+# more: a record's events are framed together), so that what a reader holds is bounded by
+# a piece and one record, not by a batch of up to 10,000 records.
+PIECE_DATAGRAMS = 10_000
+PIECE_BYTES = 4 * 1024 * 1024
+SUBSCRIPTION = "CloudWatch Logs subscription message"
 
 
 @dataclass
@@ -287,35 +297,55 @@ class ShardReader:
         self._wait(pause)
 
     def _forward(self, records: list[dict[str, Any]]) -> str:
-        """Send a batch's events, then checkpoint its last record; its sequence number."""
-        wire: list[bytes] = []
-        tally = self.stats.tally
+        """Send a batch's events, a piece at a time, then checkpoint its last record; its
+        sequence number."""
+        piece: list[bytes] = []
+        size = 0
         for record in records:
-            data = record.get("Data", b"")
-            try:
-                message = decode(bytes(data), _arrival_ms(record))
-            except Undecodable as exc:
-                self.stats.undecodable += 1
-                log.error(
-                    "shard %s: record %s is not a CloudWatch Logs subscription message (%s); "
-                    "skipped",
-                    self.held.key,
-                    record.get("SequenceNumber"),
-                    exc,
-                )
-                continue
+            message = self._decode(record)
             if message is None:
-                self.stats.control += 1
                 continue
-            wire.extend(self.framer.frame(message, tally))
+            for data in self.framer.frame(message, self.stats.tally):
+                piece.append(data)
+                size += len(data)
+            if len(piece) >= PIECE_DATAGRAMS or size >= PIECE_BYTES:
+                self._send(piece)
+                piece, size = [], 0
         last = str(records[-1]["SequenceNumber"])
-        if wire:
-            self.held.fresh()
-            self.forwarder.send_all(wire)
+        if piece:
+            self._send(piece)
         self._checkpoint(last)
         self.stats.records += len(records)
         self.stats.batches += 1
         return last
+
+    def _decode(self, record: dict[str, Any]) -> Subscription | None:
+        """A record's subscription message; None for a control message, or for a record
+        refused or undecodable, which is counted and logged in one line naming it."""
+        try:
+            message = decode(bytes(record.get("Data", b"")), _arrival_ms(record))
+        except Undecodable as exc:
+            self.stats.undecodable += 1
+            what = "is refused" if isinstance(exc, Refused) else "is not a " + SUBSCRIPTION
+            log.error(
+                "kinesis stream %s, shard %s: record %s %s (%s); skipped",
+                self.stream,
+                self.held.key,
+                record.get("SequenceNumber"),
+                what,
+                exc,
+            )
+            return None
+        if message is None:
+            self.stats.control += 1
+        return message
+
+    def _send(self, piece: list[bytes]) -> None:
+        """Send a piece of a batch, only while the lease is held for half a period more."""
+        if self.held.lost.is_set():
+            raise LeaseLost(f"lease {self.held.key} was lost", "LeaseLost")
+        self.held.fresh()
+        self.forwarder.send_all(piece)
 
     def _checkpoint(self, position: str) -> None:
         """Store the position, retrying AWS failures: what was sent must be checkpointed
