@@ -12,10 +12,16 @@ Every dependency is pure Python today, so the package is ``all``; should one nee
 wheels, they are fetched for ``--arch`` (this machine's by default) and every Python, and the
 package becomes ``_amd64`` (or ``_arm64``), its python3 bounded to the versions it covers.
 
+pip judges a requirement's markers (``tomli; python_version < '3.11'``) by the Python it runs
+on, even with ``--python-version``: so the markers are judged here for each target Python in
+turn, and what holds there is asked of pip by name, for aws-wodle's requirements and those of
+every wheel downloaded for that Python, until nothing is missing. On the target, the
+postinst's pip judges the same markers by the system's python3 and picks the same wheels.
+
 The dependency wheels are downloaded from PyPI once and cached in ``build/wheels/ARCH``
 until the dependencies, the Python versions or the architecture change; the package is
 built again only when one of its inputs (``INPUTS``) changed. Prints the package's path.
-Needs pip and dpkg-deb (``apt-get install dpkg``), not root.
+Needs pip, packaging and dpkg-deb (``apt-get install dpkg``), not root.
 """
 
 from __future__ import annotations
@@ -33,6 +39,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name, parse_wheel_filename
+from packaging.version import Version
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGING = ROOT / "packaging"
 BUILD = ROOT / "build"
@@ -47,6 +57,11 @@ PLATFORMS = {
 }
 # Debian's name of this machine's architecture, by Python's.
 MACHINES = {"x86_64": "amd64", "aarch64": "arm64"}
+# Python's name of each Debian architecture, for the platform_machine of markers.
+MACHINE_OF = {debian: python for python, debian in MACHINES.items()}
+# Rounds of "download, find what the markers of this Python still want" before giving up;
+# each round asks for at least one more requirement, and dependency chains are short.
+ROUNDS = 10
 # Installed as the package holds them, with these modes (the rest is 0644 files, 0755 dirs).
 SCRIPTS = ("postinst", "prerm", "postrm")
 UNITS = ("aws-wodle.service", "aws-wodle@.service")
@@ -84,36 +99,127 @@ def build_own_wheel(dest: Path) -> Path:
     return wheel
 
 
-def requirements(wheel: Path) -> list[str]:
-    """The Requires-Dist lines of a wheel (its runtime dependencies)."""
+def requirements(wheel: Path, *, extras: bool = False) -> list[str]:
+    """The Requires-Dist lines of a wheel: its runtime dependencies, and with ``extras``
+    those of its extras too."""
     with zipfile.ZipFile(wheel) as archive:
         meta = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
         text = archive.read(meta).decode()
     return sorted(
         line.split(":", 1)[1].strip()
         for line in text.splitlines()
-        if line.startswith("Requires-Dist:") and "extra ==" not in line
+        if line.startswith("Requires-Dist:") and (extras or "extra ==" not in line)
     )
+
+
+def marker_environment(version: str, arch: str) -> dict[str, str]:
+    """What a requirement's markers see on a Linux CPython ``version`` on ``arch``.
+
+    The patch level is unknown: ``.0``, the lowest, stands for it."""
+    return {
+        "implementation_name": "cpython",
+        "implementation_version": f"{version}.0",
+        "os_name": "posix",
+        "platform_machine": MACHINE_OF[arch],
+        "platform_python_implementation": "CPython",
+        "platform_release": "",
+        "platform_system": "Linux",
+        "platform_version": "",
+        "python_full_version": f"{version}.0",
+        "python_version": version,
+        "sys_platform": "linux",
+    }
+
+
+def holds(requirement: Requirement, environment: dict[str, str], extras: set[str]) -> bool:
+    """Whether ``requirement`` applies there, to a distribution asked with ``extras``."""
+    marker = requirement.marker
+    return marker is None or any(
+        marker.evaluate({**environment, "extra": extra}) for extra in ("", *sorted(extras))
+    )
+
+
+def by_name(requirement: Requirement) -> str:
+    """``requirement`` without its marker, for pip to fetch whatever Python it runs on."""
+    bare = Requirement(str(requirement))
+    bare.marker = None
+    return str(bare)
+
+
+def wanted(requires: list[str], environment: dict[str, str]) -> list[str]:
+    """Those of aws-wodle's ``requires`` that hold in ``environment``, without markers."""
+    return [by_name(r) for r in map(Requirement, requires) if holds(r, environment, set())]
+
+
+def missing(folder: Path, asked: list[str], environment: dict[str, str]) -> list[str]:
+    """What the requirements ``asked`` need in ``environment``, through the requirements of
+    the wheels in ``folder`` (the newest that fits, as pip picks), that no wheel there meets."""
+    wheels: dict[str, list[tuple[Version, Path]]] = {}
+    for wheel in folder.glob("*.whl"):
+        name, version, _, _ = parse_wheel_filename(wheel.name)
+        wheels.setdefault(name, []).append((version, wheel))
+    lacking: list[str] = []
+    todo = [Requirement(line) for line in asked]
+    seen: set[str] = set()
+    while todo:
+        requirement = todo.pop()
+        if str(requirement) in seen:
+            continue
+        seen.add(str(requirement))
+        fits = [
+            (version, wheel)
+            for version, wheel in wheels.get(canonicalize_name(requirement.name), [])
+            if requirement.specifier.contains(version, prereleases=True)
+        ]
+        if not fits:
+            lacking.append(by_name(requirement))
+            continue
+        _, wheel = max(fits)
+        todo += [
+            r
+            for r in map(Requirement, requirements(wheel, extras=True))
+            if holds(r, environment, requirement.extras)
+        ]
+    return sorted(set(lacking))
 
 
 def dependency_wheels(wheel: Path, arch: str, pythons: tuple[str, ...]) -> Path:
     """The folder of dependency wheels for every Python in ``pythons``, cached by key."""
     folder = BUILD / "wheels" / arch
-    key = json.dumps({"requires": requirements(wheel), "pythons": pythons, "arch": arch})
+    requires = requirements(wheel)
+    # Per Python, the requirements that hold there: a change of marker fetches again.
+    per_python = {v: wanted(requires, marker_environment(v, arch)) for v in pythons}
+    key = json.dumps({"requires": requires, "pythons": per_python, "arch": arch})
     stamp = folder / "key.json"
     if stamp.is_file() and stamp.read_text() == key:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    for version in pythons:
-        tag = "cp" + version.replace(".", "")
-        platforms = [arg for p in PLATFORMS[arch] for arg in ("--platform", p)]
-        run(
-            sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-            "--only-binary=:all:", "--implementation", "cp", "--python-version", version,
-            "--abi", tag, "--abi", "abi3", "--abi", "none", *platforms,
-            "--dest", str(folder), *requirements(wheel),
-        )  # fmt: skip
+    platforms = [arg for p in PLATFORMS[arch] for arg in ("--platform", p)]
+    with tempfile.TemporaryDirectory(dir=BUILD) as scratch:
+        for version in pythons:
+            tag = "cp" + version.replace(".", "")
+            environment = marker_environment(version, arch)
+            # This Python's own folder: what pip chose for another must not stand in for it.
+            own = Path(scratch, version)
+            asked = per_python[version]
+            for _ in range(ROUNDS):
+                run(
+                    sys.executable, "-m", "pip", "download", "--quiet",
+                    "--disable-pip-version-check", "--only-binary=:all:", "--implementation",
+                    "cp", "--python-version", version, "--abi", tag, "--abi", "abi3",
+                    "--abi", "none", *platforms, "--dest", str(own), *asked,
+                )  # fmt: skip
+                lacking = missing(own, asked, environment)
+                if not lacking:
+                    break
+                if set(lacking) <= set(asked):  # asked already, yet pip chose otherwise
+                    raise SystemExit(f"Python {version}: no wheels found for {lacking}")
+                asked = asked + sorted(set(lacking) - set(asked))
+            else:
+                raise SystemExit(f"Python {version}: no wheels found for {lacking}")
+            for found in own.glob("*.whl"):
+                shutil.copyfile(found, folder / found.name)
     stamp.write_text(key)
     return folder
 

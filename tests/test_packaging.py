@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import re
 import shutil
 import subprocess
@@ -11,6 +14,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from conftest import ROOT
 from debpkg import build_deb
@@ -92,3 +97,94 @@ def test_deb_holds_units_command_example_and_wheels_for_each_python() -> None:
             path = Path(scratch, "DEBIAN", script)
             assert path.stat().st_mode & 0o111
             subprocess.run(["sh", "-n", str(path)], check=True)
+
+
+# The CPythons the package claims: Debian 12 has 3.11, Ubuntu 22.04 3.10, Ubuntu 24.04 3.12,
+# Debian 13 3.13.
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+
+
+def marker_environment(version: str) -> dict[str, str]:
+    """The values of dependency markers on a Linux CPython ``version`` on this machine."""
+    return {
+        "implementation_name": "cpython",
+        "implementation_version": f"{version}.0",
+        "os_name": "posix",
+        "platform_machine": platform.machine(),
+        "platform_python_implementation": "CPython",
+        "platform_release": "",
+        "platform_system": "Linux",
+        "platform_version": "",
+        "python_full_version": f"{version}.0",
+        "python_version": version,
+        "sys_platform": "linux",
+    }
+
+
+def needed(requirement: Requirement, environment: dict[str, str], extras: list[str]) -> bool:
+    """Whether ``requirement`` holds there, for a distribution asked with ``extras``."""
+    marker = requirement.marker
+    return marker is None or any(
+        marker.evaluate({**environment, "extra": extra}) for extra in ("", *extras)
+    )
+
+
+def resolve_offline(wheels: Path, version: str, scratch: Path) -> dict[str, str]:
+    """Name and version of what pip installs from ``wheels`` alone for CPython ``version``,
+    as the postinst asks it there.
+
+    pip judges markers by the Python it runs on, not by ``--python-version``: whatever a
+    marker requires for ``version`` that pip left out is asked for by name, until every
+    requirement that holds for ``version`` is met by what pip chose."""
+    environment = marker_environment(version)
+    asked = ["aws-wodle"]
+    report = scratch / f"report-{version}.json"
+    for _ in range(10):
+        result = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet",
+             "--disable-pip-version-check", "--no-index", "--no-cache-dir",
+             "--find-links", str(wheels), "--python-version", version,
+             "--implementation", "cp", "--only-binary=:all:",
+             "--target", str(scratch / "target"), "--report", str(report), *asked],
+            capture_output=True, text=True, check=False, timeout=120,
+            env={**os.environ, "PIP_CONFIG_FILE": os.devnull},
+        )  # fmt: skip
+        assert result.returncode == 0, f"Python {version}, {asked}:\n{result.stderr}"
+        chosen = {
+            canonicalize_name(item["metadata"]["name"]): item
+            for item in json.loads(report.read_text())["install"]
+        }
+        missing = []
+        for item in chosen.values():
+            extras = item.get("requested_extras") or []
+            for line in item["metadata"].get("requires_dist") or []:
+                requirement = Requirement(line)
+                if not needed(requirement, environment, extras):
+                    continue
+                dist = chosen.get(canonicalize_name(requirement.name))
+                if (
+                    dist is None
+                    or not requirement.specifier.contains(
+                        dist["metadata"]["version"], prereleases=True
+                    )
+                    or not requirement.extras <= set(dist.get("requested_extras") or [])
+                ):
+                    requirement.marker = None
+                    missing.append(str(requirement))
+        if not missing:
+            return {name: item["metadata"]["version"] for name, item in chosen.items()}
+        asked += sorted(set(missing) - set(asked))
+    raise AssertionError(f"Python {version}: what pip chose never met {missing}")
+
+
+@needs_dpkg
+def test_deb_wheels_install_offline_on_each_python(tmp_path: Path) -> None:
+    """pip's resolver finds, among the package's wheels alone, all that aws-wodle needs on
+    each CPython from 3.10 to 3.13, markers judged for that version: tomli on 3.10 only."""
+    deb = build_deb()
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp_path / "root")], check=True)
+    wheels = tmp_path / "root/usr/share/aws-wodle/wheels"
+    for version in PYTHONS:
+        chosen = resolve_offline(wheels, version, tmp_path)
+        assert {"aws-wodle", "boto3", "botocore", "python-dateutil"} <= chosen.keys(), version
+        assert ("tomli" in chosen) == (version == "3.10"), (version, chosen)
