@@ -117,9 +117,9 @@ FULL = """
     </service>
   </wodle>
 </ossec_config>
-<!-- a second root, as the manager allows -->
+<!-- a second root, as the manager allows; only the aws-cloudtrail name adds a wodle -->
 <ossec_config>
-  <wodle name="aws-s3">
+  <wodle name="aws-cloudtrail">
     <disabled>yes</disabled>
     <day>31</day>
     <interval>2M</interval>
@@ -129,7 +129,7 @@ FULL = """
       <secret_key>SECRET</secret_key>
     </service>
   </wodle>
-  <wodle name="aws-s3">
+  <wodle name="aws-cloudtrail">
     <wday>Sunday</wday>
     <time>03:30</time>
     <interval>2w</interval>
@@ -202,7 +202,9 @@ def test_warnings_carry_file_and_line() -> None:
     """Deprecated keys and empty regions warn with their line; the secret is never shown."""
     warnings = [str(warning) for warning in parse(FULL).warnings]
     assert warnings == [
+        f"{PATH}:32: wodle name aws-cloudtrail is deprecated: rename it aws-s3",
         f"{PATH}:38: access_key/secret_key are deprecated; use aws_profile or iam_role_arn",
+        f"{PATH}:42: wodle name aws-cloudtrail is deprecated: rename it aws-s3",
         f"{PATH}:48: regions is empty and ignored: "
         "every region of the credentials' partition is searched",
     ]
@@ -268,7 +270,8 @@ def test_summary_default_chain_and_plain_schedules() -> None:
 
 
 def test_bucket_wodle_warns_and_cloudwatch_wodle_runs() -> None:
-    """A wodle of buckets only is valid with one warning; the cloudwatchlogs wodle is read."""
+    """A wodle of buckets only is valid with one warning; the cloudwatchlogs wodle after it
+    replaces it, as the manager replaces it."""
     config = parse(
         """
         <ossec_config>
@@ -286,13 +289,14 @@ def test_bucket_wodle_warns_and_cloudwatch_wodle_runs() -> None:
         </ossec_config>
         """
     )
-    buckets, cloudwatch = config.wodles
-    assert buckets.services == ()
+    (cloudwatch,) = config.wodles
     assert cloudwatch.services[0].log_groups == ("g",)
     assert [str(warning) for warning in config.warnings] == [
         f"{PATH}:3: this collector handles only CloudWatch Logs "
         '(<service type="cloudwatchlogs">); <bucket type="cloudtrail"> (line 3), '
-        '<service type="inspector"> (line 7), <subscriber type="security_lake"> (line 8) ignored'
+        '<service type="inspector"> (line 7), <subscriber type="security_lake"> (line 8) ignored',
+        f"{PATH}:10: this aws-s3 wodle replaces the one on line 2, as the manager replaces it: "
+        'only the last <wodle name="aws-s3"> of the file runs',
     ]
 
 
@@ -899,7 +903,7 @@ def test_one_broken_service_does_not_stop_the_others() -> None:
               <regions>mars-1</regions>
             </service>
           </wodle>
-          <wodle name="aws-s3">
+          <wodle name="aws-cloudtrail">
             <service type="cloudwatchlogs"><aws_log_groups>third</aws_log_groups></service>
           </wodle>
         </ossec_config>

@@ -81,19 +81,37 @@ def build_config(roots: Iterable[Element], path: str, known_regions: Collection[
     every error (and every broken service's problems), in line order."""
     report = _Report(path)
     wodles: list[Wodle] = []
+    read: list[Wodle] = []  # every wodle read, replaced ones included, for their errors
     for root in roots:
         if root.tag != "ossec_config":
             report.error(root.line, f"unexpected element <{root.tag}> outside <ossec_config>")
             continue
         for section in root.children:
             if section.tag == "wodle" and _is_aws_wodle(section, report):
-                wodles.append(_read_wodle(section, report, known_regions))
+                read.append(_read_wodle(section, report, known_regions))
+                _keep(wodles, section, read[-1], report)
     if report.errors:
-        broken = [p for wodle in wodles for service in wodle.broken for p in service.problems]
+        broken = [p for wodle in read for service in wodle.broken for p in service.problems]
         every = dict.fromkeys((*report.errors, *broken))  # once each, in the order found
         raise ConfigError(sorted(every, key=lambda p: p.line))
     warnings = dict.fromkeys(sorted(report.warnings, key=lambda p: p.line))
     return Config(path=path, wodles=tuple(wodles), warnings=tuple(warnings))
+
+
+def _keep(wodles: list[Wodle], section: Element, wodle: Wodle, report: _Report) -> None:
+    """Add a wodle as the manager keeps its modules: it finds a module by its tag, and every
+    aws-s3 module, whatever the block's name, gets the tag ``aws-s3``; so a block named
+    ``aws-s3`` replaces the first aws-s3 module read so far, while one named
+    ``aws-cloudtrail`` (never found by that name) always adds a module."""
+    if section.get("name") == "aws-s3" and wodles:
+        report.warn(
+            section.line,
+            f"this aws-s3 wodle replaces the one on line {wodles[0].line}, as the manager "
+            'replaces it: only the last <wodle name="aws-s3"> of the file runs',
+        )
+        wodles[0] = wodle
+    else:
+        wodles.append(wodle)
 
 
 def _is_aws_wodle(section: Element, report: _Report) -> bool:
