@@ -42,3 +42,18 @@ def test_aws_cloudtrail_wodles_add_and_aws_s3_replaces_the_first() -> None:
     """An aws-cloudtrail wodle adds one; a later aws-s3 one replaces the first of all."""
     text = wodle(SERVICE, "aws-cloudtrail") + wodle(SERVICE, "aws-cloudtrail") + wodle(SERVICE)
     assert [w.line for w in parse(text).wodles] == [12, 7]
+
+
+@pytest.mark.parametrize(
+    "section", ["<foo><bar>1</bar></foo>", "<global/>", "<localfile></localfile>"]
+)
+def test_sections_the_manager_refuses_at_its_dispatch(section: str) -> None:
+    """An unknown section, or an empty one read only with elements, refuses the file."""
+    text = f"<ossec_config>\n{section}\n</ossec_config>\n" + wodle(SERVICE)
+    assert len(refused(text)) == 1
+
+
+def test_sections_the_manager_takes_empty_or_not() -> None:
+    """Known sections pass, empty or not, without being checked inside."""
+    text = "<ossec_config>\n<logging/><cluster></cluster><global><x/></global>\n</ossec_config>\n"
+    assert len(parse(text + wodle(SERVICE)).wodles) == 1

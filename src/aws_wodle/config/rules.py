@@ -55,6 +55,22 @@ _SUBSCRIBER_TAGS = (
     "service_endpoint", "aws_profile", "discard_regex",
 )  # fmt: skip
 _LAST_WINS = "the last one is used, as the manager does"
+# The sections the manager's section dispatch knows inside <ossec_config>: these it takes
+# whatever they hold (some it does not read at all where aws-s3 is read)...
+_SECTIONS = frozenset(
+    {
+        "syscheck", "rootcheck", "client_buffer", "wodle", "sca", "agent-info",
+        "vulnerability-detection", "vulnerability-detector", "indexer", "gcp-pubsub",
+        "gcp-bucket", "auth", "logging", "cluster", "active-response",
+    }
+)  # fmt: skip
+# ...and these only when they hold at least one element: empty, they are unknown to it.
+_SECTIONS_WITH_CHILDREN = frozenset(
+    {
+        "global", "localfile", "remote", "agent", "client", "anti_tampering", "socket",
+        "agent-upgrade", "task-manager", "wdb", "github", "office365", "ms-graph",
+    }
+)  # fmt: skip
 _T = TypeVar("_T")
 
 
@@ -87,6 +103,7 @@ def build_config(roots: Iterable[Element], path: str, known_regions: Collection[
             report.error(root.line, f"unexpected element <{root.tag}> outside <ossec_config>")
             continue
         for section in root.children:
+            _check_section(section, report)
             if section.tag == "wodle" and _is_aws_wodle(section, report):
                 read.append(_read_wodle(section, report, known_regions))
                 _keep(wodles, section, read[-1], report)
@@ -96,6 +113,25 @@ def build_config(roots: Iterable[Element], path: str, known_regions: Collection[
         raise ConfigError(sorted(every, key=lambda p: p.line))
     warnings = dict.fromkeys(sorted(report.warnings, key=lambda p: p.line))
     return Config(path=path, wodles=tuple(wodles), warnings=tuple(warnings))
+
+
+def _check_section(section: Element, report: _Report) -> None:
+    """The manager's section dispatch: it refuses the whole file at a section it does not
+    know, and at one of those it reads only with elements inside, when it has none. What
+    the sections hold, apart from aws-s3 wodles, is not checked here."""
+    if section.tag in _SECTIONS:
+        return
+    if section.tag in _SECTIONS_WITH_CHILDREN:
+        if not section.children:
+            report.error(
+                section.line,
+                f"<{section.tag}> holds no element: the manager refuses the file at an "
+                "empty one (it reads it only with elements inside)",
+            )
+        return
+    report.error(
+        section.line, f"unknown section <{section.tag}>: the manager refuses the file at it"
+    )
 
 
 def _keep(wodles: list[Wodle], section: Element, wodle: Wodle, report: _Report) -> None:
