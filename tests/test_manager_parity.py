@@ -57,3 +57,17 @@ def test_sections_the_manager_takes_empty_or_not() -> None:
     """Known sections pass, empty or not, without being checked inside."""
     text = "<ossec_config>\n<logging/><cluster></cluster><global><x/></global>\n</ossec_config>\n"
     assert len(parse(text + wodle(SERVICE)).wodles) == 1
+
+
+def test_var_is_skipped_and_its_elements_join_the_element_before_it() -> None:
+    """<var> is skipped with a warning; the elements in it become the previous element's."""
+    body = '<service type="cloudwatchlogs"><aws_log_groups>app</aws_log_groups></service>'
+    body += '<var name="x"><regions>eu-west-1</regions></var><var name="y">1</var>'
+    config = parse(wodle(body))
+    assert config.wodles[0].services[0].regions == ("eu-west-1",)
+    assert sum("<var> is a variable" in w.message for w in config.warnings) == 2
+
+
+def test_var_elements_are_checked_where_they_land() -> None:
+    """An element inside <var> that its new parent does not know refuses the file."""
+    assert refused(wodle(SERVICE + "<var><interval>1h</interval></var>"))

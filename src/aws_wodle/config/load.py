@@ -16,7 +16,7 @@ from . import perms
 from .model import Config
 from .rules import build_config
 from .values import show
-from .xmlreader import XmlError, read_elements
+from .xmlreader import XmlError, read_document
 
 # ossec.conf is a few kilobytes; anything this large is a mistake, and reading it would only
 # cost memory.
@@ -66,11 +66,11 @@ def parse_config(data: bytes, path: str, known_regions: Collection[str]) -> Conf
             message = f"the file is {encoding}; the manager reads only UTF-8: save it as UTF-8"
             raise ConfigError([ConfigProblem(path, 1, message)])
     try:
-        roots = read_elements(data)
+        roots, notes = read_document(data)
     except XmlError as error:
         problem = ConfigProblem(path, error.line, f"XML syntax error: {error.message}")
         raise ConfigError([problem]) from None
-    return build_config(roots, path, known_regions)
+    return build_config(roots, path, known_regions, notes)
 
 
 def _warn_readable_secrets(config: Config, mode: int) -> Config:

@@ -92,10 +92,18 @@ class _Report:
         return ConfigProblem(self.path, line, message)
 
 
-def build_config(roots: Iterable[Element], path: str, known_regions: Collection[str]) -> Config:
+def build_config(
+    roots: Iterable[Element],
+    path: str,
+    known_regions: Collection[str],
+    notes: Iterable[tuple[int, str]] = (),
+) -> Config:
     """The configuration of the aws-s3 wodles among ``roots``; raises ConfigError listing
-    every error (and every broken service's problems), in line order."""
+    every error (and every broken service's problems), in line order. ``notes`` are
+    warnings of the XML reader, each with its line."""
     report = _Report(path)
+    for line, message in notes:
+        report.warn(line, message)
     wodles: list[Wodle] = []
     read: list[Wodle] = []  # every wodle read, replaced ones included, for their errors
     for root in roots:

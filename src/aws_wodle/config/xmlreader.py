@@ -19,7 +19,10 @@ state machine, and every file it accepts must be accepted here, with the same va
   nested deeper than ``MAX_DEPTH``, no element may carry more than ``MAX_ATTRIBUTES``;
 - a NUL byte ends a name or value (C strings); the file is bytes, not necessarily UTF-8;
 - an XML declaration ``<?xml version="1.0"?>`` is refused (it reads as an element whose
-  attribute is followed by ``?``).
+  attribute is followed by ``?``);
+- ``<var>`` (any case) is a variable, not an element: it is skipped where it stands, and
+  the elements inside it become children of the element before it at its level (of the
+  root before it, at the top), or are lost when there is none.
 
 Names and values are decoded from UTF-8 with ``surrogateescape``, so that bytes that are
 not UTF-8 survive as lone surrogates (``\\udc80``-``\\udcff``) for a later stage to refuse
@@ -29,7 +32,7 @@ where they matter.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # The manager's XML_MAXSIZE: a text, name or value of this many bytes is refused.
 MAX_RUN = 20480
@@ -75,7 +78,82 @@ class XmlError(Exception):
 
 def read_elements(data: bytes) -> tuple[Element, ...]:
     """The root elements of ``data``, as the manager reads them; raises XmlError."""
-    return _Reader(data.decode("latin-1")).read()
+    return read_document(data)[0]
+
+
+def read_document(data: bytes) -> tuple[tuple[Element, ...], tuple[tuple[int, str], ...]]:
+    """The root elements of ``data`` as the manager reads them, and a note (line, text) for
+    each ``<var>`` it skips; raises XmlError."""
+    return _skip_variables(_Reader(data.decode("latin-1")).read())
+
+
+def _is_variable(element: Element) -> bool:
+    return element.tag.lower() == "var"
+
+
+def _skip_variables(
+    roots: tuple[Element, ...],
+) -> tuple[tuple[Element, ...], tuple[tuple[int, str], ...]]:
+    """Regroup the elements as the manager's node lists see them when ``<var>`` is about.
+
+    The manager keeps every element in document order with its depth, and the children of
+    an element are the elements one level deeper that follow it, up to the next element
+    (not a variable) at its level or above. So a variable is skipped, and the elements in
+    it go to the element before it at its level.
+    """
+    entries: list[tuple[int, Element, int | None]] = []  # level, element, entry of its var
+    pending: list[tuple[int, Element, int | None]] = [(0, root, None) for root in reversed(roots)]
+    while pending:
+        level, element, in_var = pending.pop()
+        index = len(entries)
+        entries.append((level, element, in_var))
+        inner = index if _is_variable(element) else None
+        pending.extend((level + 1, child, inner) for child in reversed(element.children))
+    if not any(_is_variable(element) for _, element, _ in entries):
+        return roots, ()
+    parents: list[int | None] = [None] * len(entries)
+    kept_roots: list[int] = []
+    collectors: list[int | None] = []  # per level, the element that takes children now
+    for index, (level, element, _) in enumerate(entries):
+        if _is_variable(element):
+            continue
+        del collectors[level:]
+        collectors.extend([None] * (level - len(collectors)))
+        if level == 0:
+            kept_roots.append(index)
+        else:
+            parents[index] = collectors[level - 1]
+        collectors.append(index)
+    children: dict[int, list[int]] = {}
+    for index, parent in enumerate(parents):
+        if parent is not None:
+            children.setdefault(parent, []).append(index)
+    built: dict[int, Element] = {}
+    for index in range(len(entries) - 1, -1, -1):
+        element = entries[index][1]
+        if not _is_variable(element):
+            kids = tuple(built[child] for child in children.get(index, ()))
+            built[index] = replace(element, children=kids)
+    notes: list[tuple[int, str]] = []
+    for index, (_, element, _) in enumerate(entries):
+        if not _is_variable(element):
+            continue
+        moved = [i for i, entry in enumerate(entries) if entry[2] == index]
+        moved = [i for i in moved if not _is_variable(entries[i][1])]
+        text = "<var> is a variable to the manager's XML reader, not an option: it is skipped"
+        if moved:
+            lines = ", ".join(str(entries[i][1].line) for i in moved)
+            adopters = {parents[i] for i in moved}
+            if adopters == {None}:
+                text += f", and the elements in it (lines {lines}) are dropped"
+            else:
+                adopter = entries[next(p for p in adopters if p is not None)][1]
+                text += (
+                    f", and the elements in it (lines {lines}) are read as children of "
+                    f"<{_show(adopter.tag)}> (line {adopter.line}), as the manager reads them"
+                )
+        notes.append((element.line, text))
+    return tuple(built[index] for index in kept_roots), tuple(notes)
 
 
 def _text(raw: str) -> str:
