@@ -481,7 +481,8 @@ WODLE_ERRORS = [
     ("<skip_on_error>true</skip_on_error>", "invalid skip_on_error 'true': expected yes or no"),
     ("<interval>abc</interval>", "invalid interval 'abc': expected a positive number"),
     ("<interval>0</interval>", "invalid interval '0': must be greater than 0"),
-    ("<interval>-5m</interval>", "invalid interval '-5m': must be greater than 0"),
+    ("<interval>-1</interval>", "invalid interval '-1': it is 4294967295 in 32 bits"),
+    ("<interval>08</interval>", "invalid interval '08': must be greater than 0"),
     ("<interval>5x</interval>", "invalid interval '5x': unknown suffix 'x'"),
     ("<interval>5 m</interval>", "invalid interval '5 m': unknown suffix ' '"),
     ("<day>32</day>", "invalid day '32': expected a day of the month from 1 to 31"),
@@ -985,7 +986,8 @@ def test_parse_interval_units() -> None:
     assert parse_interval("1w") == (604800, None)
     assert parse_interval("6M") == (None, 6)
     assert parse_interval("10min") == (600, None)
-    for bad in ("", "m", "1.5h", "1 h", "١٢", "1_000", "99999999999d"):
+    assert parse_interval("99999999999d") == (99999999999 % 2**32 * 86400 % 2**32, None)
+    for bad in ("", "m", "1.5h", "1 h", "١٢", "1_000", "-1"):
         with pytest.raises(ValueError, match=re.escape(f"invalid interval '{bad}'")):
             parse_interval(bad)
 

@@ -7,6 +7,7 @@ import pytest
 from aws_wodle.cloudwatch import known_regions
 from aws_wodle.config import Config, parse_config
 from aws_wodle.errors import ConfigError
+from aws_wodle.schedule import Interval, Monthly
 
 REGIONS = known_regions()
 PATH = "/var/ossec/etc/ossec.conf"
@@ -71,3 +72,36 @@ def test_var_is_skipped_and_its_elements_join_the_element_before_it() -> None:
 def test_var_elements_are_checked_where_they_land() -> None:
     """An element inside <var> that its new parent does not know refuses the file."""
     assert refused(wodle(SERVICE + "<var><interval>1h</interval></var>"))
+
+
+@pytest.mark.parametrize(
+    ("interval", "seconds"),
+    [("7102w", 7102 * 604800 % 2**32), ("4000d", 4000 * 86400), ("-5", 2**32 - 5)],
+)
+def test_intervals_beyond_our_old_limits_are_taken_with_the_manager_value(
+    interval: str, seconds: int
+) -> None:
+    """Huge or negative intervals are taken, wrapped at 2**32 as the manager wraps them."""
+    config = parse(wodle(f"<interval>{interval}</interval>" + SERVICE))
+    assert config.wodles[0].schedule.seconds == seconds  # type: ignore[union-attr]
+    assert any(w.message.startswith(f"interval '{interval}'") for w in config.warnings)
+
+
+def test_months_and_a_huge_day_are_taken_as_the_manager_reads_them() -> None:
+    """121M is taken; day 4294967297 is 1 (a C int); both with a warning."""
+    config = parse(wodle("<day>4294967297</day><interval>121M</interval>" + SERVICE))
+    assert config.wodles[0].schedule == Monthly(day=1, every=121)
+    assert len(config.warnings) == 2
+
+
+@pytest.mark.parametrize(("interval", "seconds"), [("010", 8), ("0x10", 16), (" +0X1f", 31)])
+def test_intervals_in_octal_and_hex(interval: str, seconds: int) -> None:
+    """A leading 0 is octal and 0x hexadecimal, as C's strtoul reads them with base 0."""
+    config = parse(wodle(f"<interval>{interval}</interval>" + SERVICE))
+    assert config.wodles[0].schedule == Interval(seconds=seconds)
+
+
+def test_an_interval_after_one_in_months_counts_months() -> None:
+    """After 2M, 2d is read as 172800 months, since the manager stays in months."""
+    config = parse(wodle("<interval>2M</interval><interval>2d</interval>" + SERVICE))
+    assert config.wodles[0].schedule == Monthly(day=1, every=2 * 86400)

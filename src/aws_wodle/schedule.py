@@ -22,6 +22,10 @@ from datetime import date, datetime, time, timedelta, tzinfo
 # at least one day apart, so this cannot skip a slot.
 EARLY_START_GRACE = timedelta(minutes=1)
 
+# Slots beyond this year (a monthly interval of millennia) are put on it, far from the end
+# of datetime's range.
+LAST_YEAR = 9000
+
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -150,6 +154,8 @@ class Monthly(_Slots):
 
     def _advance(self, slot: datetime, count: int) -> datetime:
         months = slot.year * 12 + slot.month - 1 + count
+        if months // 12 > LAST_YEAR:  # the manager takes up to 2**32 - 2 months
+            return self._on(date(LAST_YEAR, 1, self.day), slot.tzinfo)
         return self._on(self._day_in(months // 12, months % 12 + 1), slot.tzinfo)
 
 

@@ -14,9 +14,8 @@ scheduling rules it shares with other modules):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Collection, Iterable
 from datetime import time
-from typing import TypeVar
 
 from ..errors import ConfigError, ConfigProblem
 from ..schedule import Daily, Interval, Monthly, Schedule, Weekly
@@ -71,7 +70,6 @@ _SECTIONS_WITH_CHILDREN = frozenset(
         "agent-upgrade", "task-manager", "wdb", "github", "office365", "ms-graph",
     }
 )  # fmt: skip
-_T = TypeVar("_T")
 
 
 class _Report:
@@ -181,7 +179,7 @@ def _is_aws_wodle(section: Element, report: _Report) -> bool:
 
 def _read_wodle(wodle: Element, report: _Report, known_regions: Collection[str]) -> Wodle:
     flags: dict[str, bool] = {}
-    timing: dict[str, list[Element]] = {}
+    timing: list[Element] = []
     seen: dict[str, int] = {}
     services: list[CloudWatchService] = []
     broken: list[BrokenService] = []
@@ -191,7 +189,7 @@ def _read_wodle(wodle: Element, report: _Report, known_regions: Collection[str])
         if tag in _FLAGS or tag in _SCHEDULE:
             _repeated(child, seen, report)
             if tag in _SCHEDULE:
-                timing.setdefault(tag, []).append(child)
+                timing.append(child)
                 continue
             try:
                 flags[tag] = values.parse_yes_no(tag, child.text)
@@ -345,80 +343,105 @@ def _check_subscriber(subscriber: Element, kind: str, report: _Report) -> None:
             report.error(child.line, "discard_regex is not available for security_lake")
 
 
-def _last(
-    timing: dict[str, list[Element]], tag: str, parse: Callable[[str], _T], report: _Report
-) -> tuple[_T, Element] | None:
-    """The value of the last ``tag`` and its element; every one is checked, as the manager
-    checks them, and None comes back when the last is refused (or there is none)."""
-    result: tuple[_T, Element] | None = None
-    for element in timing.get(tag, []):
+def _schedule(timing: list[Element], run_on_start: bool, report: _Report) -> Schedule:
+    """The manager's scheduling rules, over ``day``, ``wday``, ``time`` and ``interval`` in
+    the order written (each one checked, the last of each kind used; once an interval in
+    months is read, later ones count months too): ``day`` counts months, ``wday`` weeks,
+    ``time`` alone days; an interval that does not fit is replaced, with a warning, as the
+    manager does."""
+    day: int | None = None
+    wday: int | None = None
+    clock: time | None = None
+    value: int | None = None  # the manager's unsigned interval: seconds, or months
+    months = False
+    element: Element | None = None  # the last interval read
+    day_element: Element | None = None
+    wday_element: Element | None = None
+    for child in timing:
         try:
-            result = parse(element.text), element
+            if child.tag == "day":
+                day, day_element = values.parse_day(child.text), child
+            elif child.tag == "wday":
+                wday, wday_element = values.parse_wday(child.text), child
+            elif child.tag == "time":
+                clock = values.parse_time(child.text)
+            else:
+                interval = values.read_interval(child.text)
         except ValueError as error:
-            report.error(element.line, str(error))
-            result = None
-    return result
-
-
-def _schedule(timing: dict[str, list[Element]], run_on_start: bool, report: _Report) -> Schedule:
-    """The manager's scheduling rules: ``day`` counts months, ``wday`` weeks, ``time`` alone
-    days; an interval that does not fit is replaced, with a warning, as the manager does."""
-    day = _last(timing, "day", values.parse_day, report)
-    wday = _last(timing, "wday", values.parse_wday, report)
-    at = _last(timing, "time", values.parse_time, report)
-    interval = _last(timing, "interval", values.parse_interval, report)
-    seconds, months = interval[0] if interval else (None, None)
-    element = interval[1] if interval else None
-    if element is not None:
-        rest = values.ignored_after_interval(element.text)
-        if rest:
+            report.error(child.line, str(error))
+            continue
+        if child.tag == "day" and day != int(child.text):
             report.warn(
-                element.line,
-                f"interval {show(element.text.strip())}: {show(rest)} after the unit is "
-                "ignored, as the manager ignores it",
+                child.line,
+                f"day {show(child.text)}: the manager reads it as {day} (the number is cut "
+                "to a C int)",
             )
-    if "day" in timing and "wday" in timing:
-        later = max(timing["day"][-1], timing["wday"][-1], key=lambda e: e.line)
+        if child.tag != "interval":
+            continue
+        shown = show(child.text.strip(values.C_SPACE))
+        if months and not interval.months:
+            report.warn(
+                child.line,
+                f"interval {shown} comes after one in months (M): the manager goes on "
+                f"counting months, so it means {interval.value} months",
+            )
+        value, months, element = interval.value, months or interval.months, child
+        for note in interval.notes:
+            report.warn(child.line, f"interval {shown}: {note}")
+        if interval.rest:
+            report.warn(
+                child.line,
+                f"interval {shown}: {show(interval.rest)} after the unit is ignored, "
+                "as the manager ignores it",
+            )
+    if day_element is not None and wday_element is not None:
+        later = max(day_element, wday_element, key=lambda e: e.line)
         report.error(later.line, "<day> and <wday> cannot be used together")
-    clock = at[0] if at else time(0, 0)
-    shown = show(element.text.strip()) if element is not None else ""
+    at = clock or time(0, 0)
+    shown = show(element.text.strip(values.C_SPACE)) if element is not None else ""
     if day is not None:
-        if element is not None and months is None:
+        if element is not None and not months:
             report.warn(
                 element.line,
                 f"interval {shown} ignored: with <day> the interval counts months "
                 "(e.g. 1M); runs are monthly, as the manager makes them",
             )
-        return Monthly(day=day[0], at=clock, every=months or 1, run_on_start=run_on_start)
+        every = value if months and value else 1
+        return Monthly(day=day, at=at, every=every, run_on_start=run_on_start)
     if wday is not None:
-        weeks = _whole(seconds, WEEK)
+        weeks = _whole(value, WEEK)
         if element is not None and weeks is None:
             report.warn(
                 element.line,
                 f"interval {shown} ignored: with <wday> the interval counts whole weeks "
                 "(e.g. 1w); runs are weekly, as the manager makes them",
             )
-        return Weekly(weekday=wday[0], at=clock, every=weeks or 1, run_on_start=run_on_start)
-    if at is not None:
-        days = _whole(seconds, DAY)
+        return Weekly(weekday=wday, at=at, every=weeks or 1, run_on_start=run_on_start)
+    if clock is not None:
+        days = _whole(value, DAY)
         if element is not None and days is None:
             report.warn(
                 element.line,
                 f"interval {shown} ignored: with <time> the interval counts whole days "
                 "(e.g. 1d); runs are daily, as the manager makes them",
             )
-        return Daily(at=clock, every=days or 1, run_on_start=run_on_start)
-    if months is not None and element is not None:
+        return Daily(at=at, every=days or 1, run_on_start=run_on_start)
+    if months and element is not None:
         report.warn(
             element.line,
             f"interval {shown} without <day>: runs on day 1 of the month at 00:00, "
             "as the manager makes them",
         )
-        return Monthly(day=1, every=months, run_on_start=run_on_start)
-    return Interval(seconds=seconds or DEFAULT_INTERVAL_SECONDS, run_on_start=run_on_start)
+        return Monthly(day=1, every=value or 1, run_on_start=run_on_start)
+    return Interval(seconds=value or DEFAULT_INTERVAL_SECONDS, run_on_start=run_on_start)
 
 
-def _whole(seconds: int | None, unit: int) -> int | None:
-    if seconds is None or seconds % unit:
+def _whole(value: int | None, unit: int) -> int | None:
+    """The manager's test that an interval is a whole number of days or weeks, made on the
+    value as a C int (above 2**31 it is negative), then the unsigned value divided."""
+    if value is None:
         return None
-    return seconds // unit
+    signed = value - values.UINT_LIMIT if value >= values.UINT_LIMIT // 2 else value
+    if signed % unit:
+        return None
+    return value // unit or None

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, time, timezone
 from urllib.parse import urlsplit
 
 from dateutil.parser import isoparse
 
-# Upper bounds keep the scheduler's date arithmetic far from datetime's limits.
-MAX_INTERVAL_SECONDS = 3650 * 86400
-MAX_INTERVAL_MONTHS = 120
+# The manager keeps an interval in a C unsigned int: values wrap at 2**32.
+UINT_LIMIT = 2**32
+# Beyond these the manager still takes an interval, and check-config warns.
+LONG_INTERVAL_SECONDS = 3650 * 86400
+LONG_INTERVAL_MONTHS = 120
 
 MINUTE = 60
 HOUR = 3600
@@ -33,9 +36,7 @@ _WDAY_PREFIXES = (
     ("saturday", 5), ("sat", 5),
 )  # fmt: skip
 
-# The manager reads an interval with strtoul(): leading white space, a sign, digits; the one
-# character after the digits is the unit, and whatever follows it is ignored.
-_INTERVAL = re.compile(r"[ \t\n\v\f\r]*([+-]?)([0-9]+)(.?)(.*)", re.DOTALL)
+C_SPACE = " \t\n\v\f\r"  # C's isspace() in the C locale
 _SHORT_DATE = re.compile(r"([0-9]{4})-([A-Za-z]{3})-([0-9]{1,2})")
 # The manager reads a time with sscanf("%d:%d") after leading spaces: "7:30pm" is 07:30.
 _TIME = re.compile(r" *[ \t\n\v\f\r]*([+-]?[0-9]+):[ \t\n\v\f\r]*([+-]?[0-9]+)")
@@ -54,40 +55,110 @@ def show(value: str) -> str:
     return f"'{value}'"
 
 
-def parse_interval(text: str) -> tuple[int | None, int | None]:
-    """Read an interval as ``(seconds, None)``, or ``(None, months)`` for the ``M`` unit.
+@dataclass(frozen=True)
+class ManagerInterval:
+    """An interval as the manager reads it: ``value`` (an unsigned 32-bit number, already
+    multiplied by its unit's seconds unless ``months``), whether the unit is ``M``, what
+    follows the unit (ignored), and notes on where it differs from what is written."""
 
-    A positive whole number and an optional unit: none or ``s`` (seconds), ``m``, ``h``,
-    ``d``, ``w`` (604800 s), or ``M`` (calendar months). As the manager does, leading white
-    space is skipped and what follows the unit is ignored (``10min`` is 10 minutes).
-    """
-    hint = "expected a positive number with an optional suffix s, m, h, d, w or M (e.g. 10m)"
-    found = _INTERVAL.fullmatch(text)
-    shown = show(text.strip())
-    if found is None:
-        raise ValueError(f"invalid interval {shown}: {hint}")
-    sign, digits, unit, _ = found.groups()
-    if unit != "M" and unit not in _SUFFIX_SECONDS:
+    value: int
+    months: bool
+    rest: str = ""
+    notes: tuple[str, ...] = ()
+
+
+def _strtoul(text: str) -> tuple[int, int, int, int]:
+    """C's strtoul(text, &end, 0): the value (modulo 2**64), the index of ``end``, the base
+    it read (16, 8 or 10; 0 when no digit was read, then ``end`` is 0) and the number as
+    written, sign included."""
+    i = 0
+    while i < len(text) and text[i] in C_SPACE:
+        i += 1
+    negative = False
+    if i < len(text) and text[i] in "+-":
+        negative = text[i] == "-"
+        i += 1
+    base, digits = 10, "0123456789"
+    if text[i : i + 2] in ("0x", "0X") and i + 2 < len(text) and text[i + 2] in _HEX:
+        base, digits, i = 16, _HEX, i + 2
+    elif text[i : i + 1] == "0":
+        base, digits = 8, "01234567"
+    start = i
+    while i < len(text) and text[i] in digits:
+        i += 1
+    if i == start:
+        return 0, 0, 0, 0
+    number = int(text[start:i], base)
+    written = -number if negative else number
+    if number >= 2**64:
+        return 2**64 - 1, i, base, written
+    return written % 2**64, i, base, written
+
+
+_HEX = "0123456789abcdefABCDEF"
+_UNIT_SECONDS = {"w": WEEK, "d": DAY, "h": HOUR, "m": MINUTE, "s": 1, "": 1}
+
+
+def read_interval(text: str) -> ManagerInterval:
+    """Read an interval as the manager does: C's strtoul() with base 0 (so ``010`` is
+    octal 8 and ``0x10`` is 16, leading white space and a sign are allowed, a minus wraps
+    around), kept in 32 bits, then the one character after the digits: none or ``s``,
+    ``m``, ``h``, ``d``, ``w`` multiply (wrapping at 2**32 too), ``M`` counts months, and
+    whatever follows that character is ignored. Refused (ValueError): no number, 0, or
+    2**32 - 1 before the unit, or another character after the digits."""
+    shown = show(text.strip(C_SPACE))
+    number, end, base, written = _strtoul(text)
+    value = number % UINT_LIMIT
+    if not base:
+        raise ValueError(
+            f"invalid interval {shown}: expected a positive number with an optional suffix "
+            "s, m, h, d, w or M (e.g. 10m)"
+        )
+    if value == 0:
+        raise ValueError(f"invalid interval {shown}: must be greater than 0 (in 32 bits)")
+    if value == UINT_LIMIT - 1:
+        raise ValueError(
+            f"invalid interval {shown}: it is 4294967295 in 32 bits, which the manager refuses"
+        )
+    unit = text[end : end + 1]
+    if unit != "M" and unit not in _UNIT_SECONDS:
         raise ValueError(
             f"invalid interval {shown}: unknown suffix {show(unit)} (use s, m, h, d, w or M)"
         )
-    number = int(digits)
-    if sign == "-" or number == 0:
-        raise ValueError(f"invalid interval {shown}: must be greater than 0")
-    if unit == "M":
-        if number > MAX_INTERVAL_MONTHS:
-            raise ValueError(f"invalid interval {shown}: at most {MAX_INTERVAL_MONTHS} months")
-        return None, number
-    seconds = number * _SUFFIX_SECONDS[unit]
-    if seconds > MAX_INTERVAL_SECONDS:
-        raise ValueError(f"invalid interval {shown}: at most 3650 days")
-    return seconds, None
+    months = unit == "M"
+    size = 1 if months else _UNIT_SECONDS[unit]
+    result = value * size % UINT_LIMIT
+    reasons: list[str] = []
+    if base == 16:
+        reasons.append("hexadecimal")
+    elif base == 8:
+        reasons.append("octal, for its leading 0")
+    if written < 0:
+        reasons.append("a negative number wraps around")
+    elif written * size != result:
+        reasons.append("the number wraps at 2**32")
+    notes: list[str] = []
+    if reasons:
+        notes.append(f"the manager reads it as {result} {_unit(months)} ({'; '.join(reasons)})")
+    if months and result > LONG_INTERVAL_MONTHS:
+        notes.append(f"runs are {result} months apart, more than {LONG_INTERVAL_MONTHS}")
+    elif not months and result > LONG_INTERVAL_SECONDS:
+        notes.append(f"runs are {result} s apart, more than 3650 days")
+    rest = text[end + 1 :].strip(C_SPACE) if unit else ""
+    return ManagerInterval(result, months, rest, tuple(notes))
 
 
-def ignored_after_interval(text: str) -> str:
-    """What the manager ignores after an interval's unit (``in`` of ``10min``), if anything."""
-    found = _INTERVAL.fullmatch(text)
-    return "" if found is None else found.group(4).strip()
+def _unit(months: bool) -> str:
+    return "months" if months else "seconds"
+
+
+def parse_interval(text: str) -> tuple[int | None, int | None]:
+    """Read an interval as ``(seconds, None)``, or ``(None, months)`` for the ``M`` unit,
+    with the manager's value (see ``read_interval``)."""
+    interval = read_interval(text)
+    if interval.months:
+        return None, interval.value
+    return interval.value, None
 
 
 def parse_date(text: str) -> datetime:
@@ -123,9 +194,13 @@ def parse_yes_no(name: str, text: str) -> bool:
 
 
 def parse_day(text: str) -> int:
-    """A day of the month, 1 to 31, in digits only (as the manager requires)."""
-    if re.fullmatch(r"[0-9]+", text) and 1 <= int(text) <= 31:
-        return int(text)
+    """A day of the month as the manager reads it: digits only (C's atoi, so the number is
+    cut to a C int, and an empty text is 0), then 1 to 31."""
+    if re.fullmatch(r"[0-9]*", text):
+        number = min(int(text or "0"), 2**63 - 1) % 2**32
+        day = number - 2**32 if number >= 2**31 else number
+        if 1 <= day <= 31:
+            return day
     raise ValueError(f"invalid day {show(text)}: expected a day of the month from 1 to 31")
 
 
