@@ -105,3 +105,29 @@ def test_an_interval_after_one_in_months_counts_months() -> None:
     """After 2M, 2d is read as 172800 months, since the manager stays in months."""
     config = parse(wodle("<interval>2M</interval><interval>2d</interval>" + SERVICE))
     assert config.wodles[0].schedule == Monthly(day=1, every=2 * 86400)
+
+
+def service(*options: str) -> str:
+    """A wodle with one cloudwatchlogs service holding ``options``."""
+    return wodle('<service type="cloudwatchlogs">' + "".join(options) + "</service>")
+
+
+def test_white_space_of_a_discard_regex_is_part_of_it() -> None:
+    """<discard_regex> ERROR</discard_regex> keeps its space, and a wrapped value its lines."""
+    groups = "<aws_log_groups>app</aws_log_groups>"
+    config = parse(service(groups, "<discard_regex> ERROR</discard_regex>"))
+    assert config.wodles[0].services[0].discard.pattern.pattern == " ERROR"  # type: ignore[union-attr]
+    config = parse(service(groups, "<discard_regex>\n  ^x\n</discard_regex>"))
+    assert config.wodles[0].services[0].discard.pattern.pattern == "\n  ^x\n"  # type: ignore[union-attr]
+
+
+def test_only_ascii_white_space_is_trimmed() -> None:
+    """A unit separator or a no-break space around a value stays, as in the manager."""
+    config = parse(
+        service(
+            "<aws_log_groups>app</aws_log_groups>",
+            "<aws_profile>\x1fprod</aws_profile><aws_account_alias>\u00a0a </aws_account_alias>",
+        )
+    )
+    (found,) = config.wodles[0].services
+    assert (found.aws_profile, found.aws_account_alias) == ("\x1fprod", "\u00a0a")

@@ -186,7 +186,9 @@ def _texts(options: Mapping[str, Option], found: Findings) -> dict[str, str]:
         if option.nested:
             found.error(option.line, f"<{name}> must hold a value, not elements")
             continue
-        text = option.text.strip()
+        # white space is trimmed as the manager's readers see it, ASCII only; a regex is
+        # kept as written, white space and all
+        text = option.text if name == "discard_regex" else option.text.strip(values.C_SPACE)
         if _NOT_UTF8.search(text):
             found.error(option.line, f"{name} is not valid UTF-8; save the file as UTF-8")
             continue
@@ -238,9 +240,9 @@ def _discard(
         return None
     option = options["discard_regex"]
     field_name: str | None = None
-    if option.field is not None and option.field.strip():
+    if option.field is not None and option.field.strip(values.C_SPACE):
         try:
-            field_name = values.parse_discard_field(option.field.strip())
+            field_name = values.parse_discard_field(option.field.strip(values.C_SPACE))
         except ValueError as error:
             found.error(option.line, str(error))
     elif option.field is not None:

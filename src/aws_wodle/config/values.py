@@ -166,7 +166,7 @@ def parse_date(text: str) -> datetime:
 
     A date or datetime without an offset is taken as UTC; one with an offset is converted.
     """
-    value = text.strip()
+    value = text.strip(C_SPACE)
     problem = f"invalid date {show(value)}: expected YYYY-MMM-DD (e.g. 2024-JAN-31) or an ISO date"
     short = _SHORT_DATE.fullmatch(value)
     try:
@@ -227,9 +227,9 @@ def parse_time(text: str) -> time:
 def split_list(name: str, text: str) -> tuple[list[str], list[str]]:
     """A comma-separated option's entries, spaces around commas allowed, and the entries
     listed more than once (kept once). An empty entry is refused."""
-    entries = [entry.strip() for entry in text.split(",")]
-    if not text.strip() or any(not entry for entry in entries):
-        raise ValueError(f"{name} has an empty entry: {show(text.strip())}")
+    entries = [entry.strip(C_SPACE) for entry in text.split(",")]
+    if not text.strip(C_SPACE) or any(not entry for entry in entries):
+        raise ValueError(f"{name} has an empty entry: {show(text.strip(C_SPACE))}")
     unique: list[str] = []
     repeated: list[str] = []
     for entry in entries:
