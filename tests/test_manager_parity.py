@@ -131,3 +131,32 @@ def test_only_ascii_white_space_is_trimmed() -> None:
     )
     (found,) = config.wodles[0].services
     assert (found.aws_profile, found.aws_account_alias) == ("\x1fprod", "\u00a0a")
+
+
+def test_an_empty_copy_of_an_option_keeps_the_earlier_value() -> None:
+    """<regions>eu-west-1</regions><regions/> keeps eu-west-1, with a warning saying so."""
+    config = parse(
+        service(
+            "<aws_log_groups>app</aws_log_groups>",
+            "<regions>eu-west-1</regions><regions/>",
+            "<discard_regex>x</discard_regex><discard_regex></discard_regex>",
+        )
+    )
+    (found,) = config.wodles[0].services
+    assert found.regions == ("eu-west-1",)
+    assert found.discard is not None
+    assert found.discard.pattern.pattern == "x"
+    assert sum("is kept, as the manager keeps it" in w.message for w in config.warnings) == 2
+
+
+def test_a_discard_field_goes_on_to_a_later_discard_regex_without_one() -> None:
+    """A later discard_regex without field keeps the field of the earlier one."""
+    config = parse(
+        service(
+            "<aws_log_groups>app</aws_log_groups>",
+            '<discard_regex field="a">x</discard_regex><discard_regex>y</discard_regex>',
+        )
+    )
+    discard = config.wodles[0].services[0].discard
+    assert discard is not None
+    assert (discard.field, discard.pattern.pattern) == ("a", "y")

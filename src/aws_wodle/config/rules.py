@@ -54,6 +54,8 @@ _SUBSCRIBER_TAGS = (
     "service_endpoint", "aws_profile", "discard_regex",
 )  # fmt: skip
 _LAST_WINS = "the last one is used, as the manager does"
+# Service options the manager sets only from a non-empty value.
+_KEPT = frozenset(_SERVICE_TAGS) - {"aws_log_groups", "aws_account_id", "remove_log_streams"}
 # The sections the manager's section dispatch knows inside <ossec_config>: these it takes
 # whatever they hold (some it does not read at all where aws-s3 is read)...
 _SECTIONS = frozenset(
@@ -292,8 +294,22 @@ def _service_options(service: Element, kind: str, report: _Report) -> dict[str, 
         if tag not in _SERVICE_TAGS:
             report.error(child.line, f"unknown option <{tag}> in {kind} service")
             continue
+        previous = options.get(tag)
+        if previous is not None and previous.text and child.text == "" and tag in _KEPT:
+            # the manager sets these only from a value: an empty copy leaves the earlier one
+            report.warn(child.line, _kept_message(tag, previous.line))
+            continue
         _repeated(child, seen, report)
         field = child.get("field")
+        # the manager sets a discard field only from a non-empty attribute
+        kept = previous.field if previous is not None and previous.text else None
+        if tag == "discard_regex" and child.text and not field and kept:
+            report.warn(
+                child.line,
+                f"discard_regex has no field: the field {show(kept)} of line "
+                f"{previous.line if previous else 0} goes on applying, as the manager keeps it",
+            )
+            field = kept
         if tag in ("aws_log_groups", "aws_account_id") and child.text == "":
             report.error(child.line, f"{tag} is empty")
         if tag == "remove_log_streams":
@@ -306,6 +322,14 @@ def _service_options(service: Element, kind: str, report: _Report) -> dict[str, 
             report.error(child.line, f"discard_regex of an {kind} service needs a field attribute")
         options[tag] = Option(child.text, child.line, field, nested=bool(child.children))
     return options
+
+
+def _kept_message(tag: str, line: int) -> str:
+    """The warning for an empty copy of an option set before, which the manager ignores."""
+    kept = f"the value on line {line} is kept, as the manager keeps it"
+    if tag == "discard_regex":
+        return f"No value was provided for 'discard_regex': {kept}"
+    return f"{tag} is empty and ignored: {kept}"
 
 
 def _check_bucket(bucket: Element, report: _Report) -> str:
