@@ -555,9 +555,9 @@ def test_wodle_names_as_the_manager_reads_them() -> None:
     ]
 
 
-def test_bucket_and_subscriber_without_options_are_not_checked() -> None:
-    """As the manager does, an empty bucket or subscriber is not checked further."""
-    config = parse(wodle_conf('<bucket type="anything"/>', '<subscriber type="x"></subscriber>'))
+def test_bucket_without_options_is_not_checked_but_a_subscriber_type_is() -> None:
+    """As the manager does, an empty bucket is not checked further; a subscriber's type is."""
+    config = parse(wodle_conf('<bucket type="anything"/>', '<subscriber type="buckets"/>'))
     assert len(config.wodles[0].services) == 1
 
 

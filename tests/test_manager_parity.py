@@ -160,3 +160,9 @@ def test_a_discard_field_goes_on_to_a_later_discard_regex_without_one() -> None:
     discard = config.wodles[0].services[0].discard
     assert discard is not None
     assert (discard.field, discard.pattern.pattern) == ("a", "y")
+
+
+@pytest.mark.parametrize("subscriber", ['<subscriber type="nosuch"/>', "<subscriber/>"])
+def test_a_subscriber_type_is_checked_even_without_children(subscriber: str) -> None:
+    """The manager checks a subscriber's type before looking inside it."""
+    assert refused(wodle(SERVICE + subscriber))

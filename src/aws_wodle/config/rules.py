@@ -202,7 +202,7 @@ def _read_wodle(wodle: Element, report: _Report, known_regions: Collection[str])
         elif tag == "bucket":
             ignored.append((child.line, _check_bucket(child, report)))
         elif tag == "subscriber":
-            kind = _kind(child, SUBSCRIBER_TYPES, report) if child.children else None
+            kind = _kind(child, SUBSCRIBER_TYPES, report)  # checked first, as the manager does
             if kind is not None:
                 _check_subscriber(child, kind, report)
             ignored.append((child.line, _label(child)))
