@@ -166,3 +166,9 @@ def test_a_discard_field_goes_on_to_a_later_discard_regex_without_one() -> None:
 def test_a_subscriber_type_is_checked_even_without_children(subscriber: str) -> None:
     """The manager checks a subscriber's type before looking inside it."""
     assert refused(wodle(SERVICE + subscriber))
+
+
+def test_an_interval_that_wraps_to_zero_is_refused() -> None:
+    """33554432w is 0 s in 32 bits: the manager's modules daemon would exit on it."""
+    (message,) = refused(wodle("<interval>33554432w</interval>" + SERVICE))
+    assert "is 0 s once wrapped" in message

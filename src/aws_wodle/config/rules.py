@@ -457,6 +457,12 @@ def _schedule(timing: list[Element], run_on_start: bool, report: _Report) -> Sch
             "as the manager makes them",
         )
         return Monthly(day=1, every=value or 1, run_on_start=run_on_start)
+    if value == 0 and element is not None:
+        report.error(
+            element.line,
+            f"interval {shown} is 0 s once wrapped at 2**32: the manager reads the file, but "
+            "its modules daemon exits when it schedules this wodle",
+        )
     return Interval(seconds=value or DEFAULT_INTERVAL_SECONDS, run_on_start=run_on_start)
 
 
