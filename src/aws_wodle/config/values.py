@@ -19,7 +19,6 @@ MINUTE = 60
 HOUR = 3600
 DAY = 86400
 WEEK = 604800
-_SUFFIX_SECONDS = {"": 1, "s": 1, "m": MINUTE, "h": HOUR, "d": DAY, "w": WEEK}
 
 # English month abbreviations, whatever the locale (calendar.month_abbr follows the locale).
 _MONTHS = {
