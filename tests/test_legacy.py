@@ -71,7 +71,7 @@ def test_old_command_line_forwards_events_and_prints_debug_lines(setup: Setup) -
     assert all(line.startswith("DEBUG: ") for line in out), out
     assert out[0] == "DEBUG: +++ Debug mode on - Level: 2"
     assert "DEBUG: log group app: 3 events forwarded" in out
-    assert "DEBUG: log group app, log stream s1: 2 events forwarded" in out
+    assert "DEBUG: region us-east-1, log group app, log stream s1: 2 events forwarded" in out
     assert any("finished in" in line and "3 events" in line for line in out)
     assert "Traceback" not in result.stderr
     again = run_legacy(*old_args(setup, "app", "--debug", "1"))
@@ -95,6 +95,25 @@ def test_sent_lines_per_stream_as_the_old_module_prints_them(setup: Setup) -> No
     quiet = run_legacy(*old_args(setup, "app", "--reparse"))
     assert quiet.returncode == 0
     assert "+++" not in quiet.stdout
+
+
+def test_sent_lines_per_region_and_stream_as_the_old_module_prints_them(setup: Setup) -> None:
+    """With --regions us-east-1,us-east-2 and the same stream of 3 events in each, the old
+    module prints Sent 3 events once per region and stream, not one Sent 6."""
+    for region in ("us-east-1", "us-east-2"):
+        seed(setup.moto.client(region=region), "app", {"s": ["e0", "e1", "e2"]})
+    args = old_args(setup, "app", "--debug", "2", "--reparse")
+    args[args.index("us-east-1")] = "us-east-1,us-east-2"
+    result = run_legacy(*args)
+    assert result.returncode == 0, result.stdout
+    assert lines(result.stdout, "DEBUG: +++ Sent") == ["DEBUG: +++ Sent 3 events to Analysisd"] * 2
+    named = [line for line in result.stdout.splitlines() if "events forwarded" in line]
+    assert [line.split(", log group")[0] for line in named[:2]] == [
+        "DEBUG: region us-east-1",
+        "DEBUG: region us-east-2",
+    ], named
+    setup.sink.wait_for(6)
+    assert sorted(setup.sink.messages()) == ["e0", "e0", "e1", "e1", "e2", "e2"]
 
 
 def test_discard_lines_as_the_old_module_prints_them(setup: Setup) -> None:

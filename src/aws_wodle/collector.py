@@ -378,7 +378,7 @@ class ServicePass:
         else:
             if search_all and job.kind == NAME and self.ctx.state.absent_until(key) is not None:
                 self.ctx.state.clear_absent(key)
-            for (_, stream), count in sorted(tally.per_stream.items()):
+            for (_, _, stream), count in sorted(tally.per_stream.items()):
                 log.debug("%s: stream %s: %d events", where, stream, count)
             log.debug(
                 "%s: %d events read, %d forwarded",

@@ -311,7 +311,7 @@ class GroupPass:
         cursor = replace(cursor, newest_ts=newest_ts, newest_ingestion=newest_in)
         if self.out.count_streams:
             for name, sent in out.sent.items():
-                out.tally.per_stream[(self.key.group, name)] += sent.events
+                out.tally.per_stream[(self.key.region, self.key.group, name)] += sent.events
         with self.out.page_lock:
             self.out.sink.send_all(out.wire)
             if stream_mark is None:

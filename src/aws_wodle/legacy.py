@@ -457,22 +457,47 @@ class QueuePatience:
 
 
 def report(tally: Tally, service: CloudWatchService) -> None:
-    """The old module's lines: per stream that sent events, ``+++ Sent N events to
-    Analysisd`` (``--debug 1``), after ours naming the stream (``--debug 2``); per log group
-    with nothing new, ``+++ There are no new events in the "GROUP" group`` (``--debug 1``,
-    not after a failure: the old module stopped at the first one)."""
+    """The old module's lines: per region and stream that sent events, ``+++ Sent N events
+    to Analysisd`` (``--debug 1``), after ours naming them (``--debug 2``), in the order the
+    old module read them (regions as given, then groups as given); per log group with
+    nothing new, ``+++ There are no new events in the "GROUP" group`` (``--debug 1``, not
+    after a failure: the old module stopped at the first one)."""
     sent: dict[str, int] = {}
-    for (group, stream), count in sorted(tally.per_stream.items()):
+    for (region, group, stream), count in sorted(
+        tally.per_stream.items(), key=lambda item: _read_order(item[0], service)
+    ):
         if count <= 0:
             continue
         sent[group] = sent.get(group, 0) + count
-        log.debug("log group %s, log stream %s: %d events forwarded", group, stream, count)
+        log.debug(
+            "region %s, log group %s, log stream %s: %d events forwarded",
+            region,
+            group,
+            stream,
+            count,
+        )
         log.info("+++ Sent %d events to Analysisd", count)
     for group in service.log_groups:
         if group in sent:
             log.info("log group %s: %d events forwarded", group, sent[group])
         elif not tally.failures:
             log.info('+++ There are no new events in the "%s" group', group)
+
+
+def _read_order(
+    key: tuple[str, str, str], service: CloudWatchService
+) -> tuple[int, str, int, str, str]:
+    """Where the old module read (region, group, stream): regions, then groups, in the
+    order given (every region, when none is given, by name), then streams by name."""
+    region, group, stream = key
+    regions, groups = service.regions, service.log_groups
+    return (
+        regions.index(region) if region in regions else len(regions),
+        region,
+        groups.index(group) if group in groups else len(groups),
+        group,
+        stream,
+    )
 
 
 def summary(tally: Tally, seconds: float) -> None:

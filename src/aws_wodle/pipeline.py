@@ -83,9 +83,9 @@ class Tally:
     groups: int = 0
     failures: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
-    # Events sent per (group, stream), and how late the events sent were (seconds from
+    # Events sent per (region, group, stream), and how late the events sent were (seconds from
     # their timestamp to their ingestion, by histogram bucket upper bound).
-    per_stream: Counter[tuple[str, str]] = field(default_factory=Counter)
+    per_stream: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     lateness: Counter[float] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
