@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench dist deb systemd-test survival survival-check clean
+.PHONY: install demo test lint typecheck bench parser-diff dist deb systemd-test survival survival-check clean
 
 install: $(STAMP)
 
@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests scripts packaging
-	$(BIN)/ruff format --check src tests scripts packaging
+	$(BIN)/ruff check src tests scripts packaging tools
+	$(BIN)/ruff format --check src tests scripts packaging tools
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -43,6 +43,13 @@ survival-check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench.py $(ARGS)
+
+# The config reader against the manager's own readers, built from a bare mirror of
+# wazuh/wazuh (WAZUH_GIT, or ARGS="--wazuh-git DIR"); full corpus by default (3000 files,
+# seed 1): e.g. make parser-diff ARGS="--seed 7 --count 1500 --out /tmp/pd".
+# make test runs a smaller one (tests/test_manager_parser.py) when WAZUH_GIT is set.
+parser-diff: $(STAMP)
+	$(BIN)/python tools/manager-parser/parser_diff.py $(ARGS)
 
 dist: $(STAMP)
 	$(BIN)/python -m pip install --quiet build
