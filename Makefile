@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck bench parser-diff dist deb systemd-test survival survival-check clean
+.PHONY: install demo test lint typecheck bench parser-diff dist deb rpm systemd-test survival survival-check clean
 
 install: $(STAMP)
 
@@ -59,6 +59,13 @@ dist: $(STAMP)
 # scripts that build /opt/aws-wodle on install (packaging/build_deb.py says more).
 deb: $(STAMP)
 	$(BIN)/python packaging/build_deb.py
+
+# dist/aws-wodle-VERSION-1.noarch.rpm for RHEL 8/9, Rocky, Alma and Amazon Linux 2023:
+# wheels for their python3.11, the units, scriptlets that build /opt/aws-wodle on install
+# (packaging/build_rpm.py says more). rpmbuild is Debian's rpm package, installed if missing.
+rpm: $(STAMP)
+	command -v rpmbuild >/dev/null || { apt-get update -q && apt-get install -y -q rpm; }
+	$(BIN)/python packaging/build_rpm.py
 
 # The package in a Debian 12 container under its real systemd (root; installs
 # systemd-container and debootstrap if needed, caches the image in /var/lib/machines).

@@ -183,9 +183,12 @@ def missing(folder: Path, asked: list[str], environment: dict[str, str]) -> list
     return sorted(set(lacking))
 
 
-def dependency_wheels(wheel: Path, arch: str, pythons: tuple[str, ...]) -> Path:
-    """The folder of dependency wheels for every Python in ``pythons``, cached by key."""
-    folder = BUILD / "wheels" / arch
+def dependency_wheels(
+    wheel: Path, arch: str, pythons: tuple[str, ...], folder: Path | None = None
+) -> Path:
+    """The folder of dependency wheels for every Python in ``pythons``, cached by key in
+    ``folder`` (``build/wheels/ARCH`` by default; another package keeps its own)."""
+    folder = folder or BUILD / "wheels" / arch
     requires = requirements(wheel)
     # Per Python, the requirements that hold there: a change of marker fetches again.
     per_python = {v: wanted(requires, marker_environment(v, arch)) for v in pythons}
