@@ -15,7 +15,7 @@ from . import __version__, logsetup, memtune, redact
 from .budget import DEFAULT_RATES, Budgets
 from .config import Config, load_config, profile_warnings, summary
 from .errors import ConfigError, StateError, WodleError
-from .forward import QUEUE_WAIT_SECONDS, QueueForwarder
+from .forward import QUEUE_WAIT_SECONDS, QueueForwarder, queue_problem
 from .metrics import Metrics, parse_address, serve
 from .metricserver import show as show_address
 from .paths import (
@@ -311,6 +311,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     for warning in config.warnings:
         log.warning("%s", warning)
     queue = str(args.queue or queue_path(args.ossec_home))
+    wrong = queue_problem(queue)
+    if wrong is not None:
+        log.error("%s", wrong)
+        return EXIT_FAILED
     try:
         state = StateStore(_state_path(args))
     except StateError as exc:
@@ -553,6 +557,20 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# What a shell reports for a command stopped by SIGPIPE (128 + 13), as `yes | head` gives.
+EXIT_PIPE = 141
+
+
+def _reader_gone() -> int:
+    """Output went to a pipe whose reader left (``status --json | head -1``): stop quietly,
+    as well-behaved commands do. stdout is pointed at /dev/null so that the interpreter's
+    last flush at exit finds nobody gone and prints nothing either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_PIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["legacy"]:
@@ -570,7 +588,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(arguments)
     handlers = {"run": cmd_run, "check-config": cmd_check_config, "status": cmd_status}
     try:
-        return handlers[args.command](args)
+        code = handlers[args.command](args)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        return _reader_gone()
     except WodleError as exc:
         print(f"error: {redact.clean(str(exc))}", file=sys.stderr)
         return EXIT_FAILED

@@ -8,6 +8,7 @@ import logging
 import os
 import pwd
 import socket
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -115,6 +116,50 @@ def refusal_message(path: str, reason: str) -> str:
     return f"manager queue {path} refuses us ({reason}: permission denied): {where}; {fix}"
 
 
+# What connecting to a directory, a file or a stream socket answers (besides an outage's).
+_KIND_ERRNOS = {errno.ECONNREFUSED, errno.EPROTOTYPE, errno.ENOTSOCK}
+# Reason of a queue path that is no datagram socket: waiting does not cure it either.
+WRONG_KIND = "ENOTSOCK"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a socket"
+
+
+def queue_problem(path: str) -> str | None:
+    """The one line saying why ``path`` can never be the manager's queue (it exists but is
+    no datagram socket: a directory, a file, a stream socket), else None. A missing path, or
+    a datagram socket nobody reads, is an outage the forwarder waits out, not a problem."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None  # missing, or unreachable: the send says which, and waits or refuses
+    if not stat.S_ISSOCK(info.st_mode):
+        what = _kind(info.st_mode)
+    else:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect(path)
+            except OSError as exc:
+                if exc.errno != errno.EPROTOTYPE:
+                    return None  # refused or gone: an outage
+                what = "a stream socket"
+            else:
+                return None
+    return (
+        f"manager queue {path} is {what}, not a datagram socket: --queue must name the "
+        "manager's queue socket (<home>/queue/sockets/queue)"
+    )
+
+
 class QueueForwarder:
     """One connected datagram socket to the manager's queue, kept open and re-opened at need.
 
@@ -123,7 +168,8 @@ class QueueForwarder:
     ever dropped silently. It raises ``ForwardError`` instead:
 
     - when ``stopping()`` turns true during a wait (``unsent`` is then set);
-    - at once when the socket's permissions refuse us (EACCES, EPERM): waiting would not help;
+    - at once when the socket's permissions refuse us (EACCES, EPERM), or the path is no
+      datagram socket (reason ENOTSOCK): waiting would not help;
     - when one outage has lasted ``max_wait`` seconds (None: wait as long as it takes).
 
     The last two are final: ``failure`` keeps the error, ``on_failure()`` is called once (to
@@ -153,6 +199,8 @@ class QueueForwarder:
         self.outages = 0
         self.failure: ForwardError | None = None
         self.unsent = False
+        # The errno name of the latest outage (ENOENT, ECONNREFUSED...), None before any.
+        self.reason: str | None = None
 
     def close(self) -> None:
         with self._lock:
@@ -215,11 +263,15 @@ class QueueForwarder:
                     raise self._give_up(
                         ForwardError(refused, refusal_message(self.path, refused))
                     ) from None
+                wrong = queue_problem(self.path) if exc.errno in _KIND_ERRNOS else None
+                if wrong is not None:
+                    raise self._give_up(ForwardError(WRONG_KIND, wrong)) from None
                 reason = _WAIT_ERRNOS.get(exc.errno or 0)
                 if isinstance(exc, TimeoutError):
                     reason = "EAGAIN"
                 elif reason is None:
                     reason = errno.errorcode.get(exc.errno or 0, "OSError")
+                self.reason = reason
                 now = self._clock()
                 if outage_started is None:
                     outage_started = now

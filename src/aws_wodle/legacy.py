@@ -92,7 +92,7 @@ from .config import (
 )
 from .daemon import Daemon
 from .errors import AccessDenied, AwsError, CredentialsError, ForwardError, StateError
-from .forward import QueueForwarder
+from .forward import WRONG_KIND, QueueForwarder, queue_problem
 from .paths import DEFAULT_HOME, queue_path, state_path
 from .pipeline import DEFAULT_SETTLE_SECONDS, Context, Tally
 from .schedule import Interval
@@ -571,9 +571,13 @@ def _collect_once(
     try:
         tally = daemon.run_once()
     except ForwardError as exc:
+        if exc.reason == WRONG_KIND:
+            raise Refused(EXIT_QUEUE_REFUSED, f"Error sending message to Wazuh: {exc}") from None
         raise queue_refusal(exc.reason, queue) from None
     if patience.exhausted:
-        raise queue_refusal("ECONNREFUSED", queue)
+        # The outage's own reason: ENOENT for a missing socket, ECONNREFUSED for a dead one.
+        last = patience.forwarder.reason if patience.forwarder is not None else None
+        raise queue_refusal(last or "ECONNREFUSED", queue)
     if not daemon.abandoned:
         report(tally, service)
     summary(tally, time.monotonic() - started)
@@ -591,6 +595,9 @@ def collect(
     settle: float = DEFAULT_SETTLE_SECONDS,
 ) -> int:
     """Run the service once against the queue and state given; returns the exit code."""
+    wrong = queue_problem(queue)
+    if wrong is not None:
+        raise Refused(EXIT_QUEUE_REFUSED, f"Error sending message to Wazuh: {wrong}")
     try:
         state = StateStore(state_path)
     except StateError as exc:

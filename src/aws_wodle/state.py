@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,6 +17,7 @@ from . import redact, statedir
 from .discovery import Listing
 from .errors import StateError, StateLocked
 from .model import Boundary, Cursor, Cycle, Gap, GroupInfo, GroupKey, Sent
+from .paths import STATE_RELATIVE
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +177,20 @@ class GroupRecord:
     streams: int = 0
 
 
+def _refuse_directory(path: Path) -> None:
+    """A state path naming a directory (not followed through a link) is a mistake of the
+    command line: say so in one line, naming the file it probably meant."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise StateError(
+            f"state file {path} is a directory: --state names the state file itself "
+            f"(e.g. {path / Path(STATE_RELATIVE).name})"
+        )
+
+
 class StateStore:
     """A SQLite state file, safe to share between threads of one process.
 
@@ -185,6 +201,7 @@ class StateStore:
 
     def __init__(self, path: str | os.PathLike[str], *, lock: bool = True) -> None:
         self.path = Path(path)
+        _refuse_directory(self.path)
         self._lock = threading.Lock()
         self._lock_fd: int | None = None
         try:
@@ -870,6 +887,7 @@ def read_status(
     """Groups, streams (only when asked) and the last cycle's failures of a state file,
     read without disturbing a running daemon (and with read access only). Run as root, it
     reads as the state directory's owner, and follows no link there."""
+    _refuse_directory(Path(path))
     if not Path(path).exists():
         raise StateError(f"no state file at {path}")
     try:

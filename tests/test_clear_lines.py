@@ -1,0 +1,113 @@
+"""Mistakes on the command line get one clear line, never a traceback nor a false outage."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aws_wodle.state import StateStore
+from conftest import TEST_FLAGS, Setup, cli_env, run_cli, seed
+from test_legacy import lines, old_args, run_legacy
+
+PATIENT = (
+    "import sys; from aws_wodle.legacy import main; sys.exit(main(sys.argv[1:], queue_wait=0.5))"
+)
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def test_state_naming_a_directory_is_one_line_for_run_and_status(setup: Setup) -> None:
+    """--state naming a directory: run and status each say so in one line, naming a file."""
+    folder = setup.folder / "statedir"
+    folder.mkdir()
+    config = setup.config(setup.service("app"))
+    run = run_cli("run", "--once", "--config", str(config), "--queue", setup.sink.path,
+                  "--state", str(folder), *TEST_FLAGS)  # fmt: skip
+    status = run_cli("status", "--state", str(folder))
+    for result in (run, status):
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        said = _error_lines(result.stderr)
+        assert len(said) == 1, said
+        assert f"{folder} is a directory" in said[0]
+        assert f"{folder}/state.db" in said[0]
+
+
+def test_status_into_a_closed_pipe_exits_quietly(tmp_path: Path) -> None:
+    """status --json into a pipe whose reader left (| head -1) ends without a traceback."""
+    state = tmp_path / "state.db"
+    StateStore(state).close()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aws_wodle", "status", "--json", "--state", str(state)],
+        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before anything is written
+    _, err = proc.communicate(timeout=60)
+    assert err == ""
+    assert proc.returncode == 141
+
+
+def _wrong_queue(kind: str, folder: Path) -> tuple[Path, socket.socket | None]:
+    path = folder / f"q-{kind}"
+    if kind == "directory":
+        path.mkdir()
+        return path, None
+    if kind == "regular file":
+        path.write_text("")
+        return path, None
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen(1)
+    return path, listener
+
+
+@pytest.mark.parametrize("kind", ["directory", "regular file", "stream socket"])
+def test_queue_that_is_no_datagram_socket_is_an_error_at_once(setup: Setup, kind: str) -> None:
+    """--queue naming a directory, a file or a stream socket: run --once, the daemon and
+    legacy stop at once with one line naming the path and what it is, not an outage."""
+    seed(setup.moto.client(), "app", {"s": ["e0"]})
+    path, listener = _wrong_queue(kind, setup.folder)
+    config = setup.config(setup.service("app"))
+    common = ("--config", str(config), "--queue", str(path), "--state", setup.state)
+    try:
+        started = time.monotonic()
+        once = run_cli("run", "--once", *common, *TEST_FLAGS, "--queue-wait", "30s")
+        daemon = run_cli("run", *common, *TEST_FLAGS, timeout=60)
+        took = time.monotonic() - started
+        legacy = run_legacy(*old_args(setup, "app", paths=False), "--queue", str(path),
+                            "--state", setup.state, code=PATIENT)  # fmt: skip
+    finally:
+        if listener is not None:
+            listener.close()
+    assert took < 25, took  # neither waited for the manager
+    wanted = f"manager queue {path} is a {kind}, not a datagram socket"
+    for result in (once, daemon):
+        assert result.returncode == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert wanted in result.stderr, result.stderr
+        assert "ECONNREFUSED" not in result.stderr
+        assert "is the manager running" not in result.stderr
+    assert legacy.returncode == 13, legacy.stdout
+    errors = lines(legacy.stdout, "ERROR: ")
+    assert len(errors) == 1, legacy.stdout
+    assert wanted in errors[0]
+
+
+def test_legacy_missing_queue_says_enoent_to_the_last_line(setup: Setup) -> None:
+    """legacy with no queue socket: the warnings and the final ERROR line give one reason."""
+    seed(setup.moto.client(), "app", {"s": ["e0"]})
+    away = setup.sink.path + "-away"
+    args = [*old_args(setup, "app", paths=False), "--queue", away, "--state", setup.state]
+    result = run_legacy(*args, code=PATIENT)
+    assert result.returncode == 11, result.stdout
+    last = lines(result.stdout, "ERROR: ")[-1]
+    assert "(ENOENT)" in last, result.stdout
+    assert "ECONNREFUSED" not in result.stdout
