@@ -111,3 +111,40 @@ def test_legacy_missing_queue_says_enoent_to_the_last_line(setup: Setup) -> None
     last = lines(result.stdout, "ERROR: ")[-1]
     assert "(ENOENT)" in last, result.stdout
     assert "ECONNREFUSED" not in result.stdout
+
+
+def test_queue_wait_is_read_from_the_settings_file(setup: Setup) -> None:
+    """queue_wait in aws-wodle.toml is used by run --once (no longer an unknown setting)."""
+    seed(setup.moto.client(), "app", {"s": ["e0"]})
+    config = setup.config(setup.service("app"))
+    settings = setup.folder / "aws-wodle.toml"
+    settings.write_text('queue_wait = "1s"\n')
+    settings.chmod(0o600)
+    started = time.monotonic()
+    result = run_cli("run", "--once", "--config", str(config), "--queue",
+                     setup.sink.path + "-away", "--state", setup.state, *TEST_FLAGS,
+                     timeout=50)  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert "after 1 s (--queue-wait 1s)" in result.stderr, result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_a_group_rule_fitting_no_configured_group_is_warned_about(setup: Setup) -> None:
+    """A [[group]] whose match fits none of ossec.conf's groups: a FILE:LINE warning from
+    check-config and at the start of a run; a fitting one is not warned about."""
+    seed(setup.moto.client(), "app", {"s": ["e0"]})
+    config = setup.config(setup.service("app,/aws/lambda/*"))
+    settings = setup.folder / "aws-wodle.toml"
+    settings.write_text(
+        '[[group]]\nmatch = "ap"\nenvelope = true\n\n'
+        '[[group]]\nmatch = "/aws/lambda/billing"\nenvelope = true\n\n'
+        '[[group]]\nmatch = "app"\nenvelope = true\n'
+    )
+    settings.chmod(0o600)
+    check = run_cli("check-config", "--config", str(config))
+    run = setup.once(config)
+    for result in (check, run):
+        assert result.returncode == 0, result.stderr
+        warned = [line for line in result.stderr.splitlines() if "fits no log group" in line]
+        assert len(warned) == 1, result.stderr
+        assert f"{settings}:1: [[group]] match 'ap' fits no log group" in warned[0]

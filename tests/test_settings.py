@@ -21,6 +21,7 @@ from aws_wodle.groups import (
     parse_entry,
 )
 from aws_wodle.settings import (
+    _TOP_KEYS,
     SettingsFile,
     describe,
     load_settings,
@@ -322,3 +323,26 @@ def test_the_readmes_settings_example_is_valid() -> None:
     for block in blocks:
         settings = parse_settings(block.encode(), "README.md")
         assert settings.groups.rules
+
+
+def test_every_run_option_from_log_level_down_has_a_settings_key() -> None:
+    """Each flag of `run` from --log-level down can be set in aws-wodle.toml, under its
+    own name (--rate as [rates]), and the example file shows each."""
+    from aws_wodle.cli import _parser
+
+    commands = next(a for a in _parser()._actions if a.dest == "command")
+    run = commands.choices["run"]  # type: ignore[index]
+    dests = [action.dest for action in run._actions]
+    below = dests[dests.index("log_level") :]
+    example = (ROOT / "etc" / "aws-wodle.toml.example").read_text()
+    for dest in below:
+        key = "rates" if dest == "rate" else dest
+        assert key in _TOP_KEYS, dest
+        assert key in example, key
+    assert parse('queue_wait = "30s"\n').queue_wait == 30.0
+
+
+def test_an_unknown_array_table_is_placed_at_its_line() -> None:
+    """A misspelt [[grop]] names its file and line, as every other unknown key does."""
+    text = 'lookback = "15m"\n\n[[grop]]\nmatch = "app"\n'
+    assert problems(text) == [f"{PATH}:3: unknown setting 'grop' (known: {', '.join(_TOP_KEYS)})"]

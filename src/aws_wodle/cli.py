@@ -27,7 +27,14 @@ from .paths import (
     state_path,
 )
 from .pipeline import Context, Tally
-from .settings import RunOptions, SettingsFile, load_settings, merge, parse_duration
+from .settings import (
+    RunOptions,
+    SettingsFile,
+    load_settings,
+    merge,
+    parse_duration,
+    unmatched_rules,
+)
 from .settings import describe as describe_settings
 from .signalevent import SignalEvent
 from .state import GroupRecord, StateStore, StreamRecord, read_status
@@ -99,10 +106,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--queue-wait",
         type=_duration,
-        default=QUEUE_WAIT_SECONDS,
         metavar="DURATION",
         help="with --once: how long to wait for a missing or refusing manager queue before "
-        "giving up with exit 1 (e.g. 60s, the default); the daemon waits as long as it takes",
+        f"giving up with exit 1 (e.g. {QUEUE_WAIT_SECONDS:.0f}s, the default); the daemon "
+        "waits as long as it takes",
     )
     run.add_argument(
         "--remove-idle",
@@ -224,6 +231,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         "lookback": args.lookback,
         "settle": args.settle,
         "remove_idle": args.remove_idle,
+        "queue_wait": args.queue_wait,
         "metrics": args.metrics,
         "log_level": args.log_level,
         "log_format": args.log_format,
@@ -274,7 +282,12 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     for broken in config.broken:
         for problem in broken.problems:
             print(problem, file=sys.stderr)
-    warnings = (*config.warnings, *profile_warnings(config, args.ossec_home), *settings.warnings)
+    warnings = (
+        *config.warnings,
+        *profile_warnings(config, args.ossec_home),
+        *settings.warnings,
+        *unmatched_rules(settings, config),
+    )
     for warning in dict.fromkeys(warnings):
         print(f"warning: {warning}", file=sys.stderr)
     print(summary(config))
@@ -308,7 +321,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _report_config_error(exc, fmt)
         return EXIT_CONFIG
-    for warning in config.warnings:
+    for warning in (*config.warnings, *unmatched_rules(options.settings, config)):
         log.warning("%s", warning)
     queue = str(args.queue or queue_path(args.ossec_home))
     wrong = queue_problem(queue)
@@ -325,7 +338,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     forwarder = QueueForwarder(
         queue,
         stopping=stop.is_set,
-        max_wait=args.queue_wait if args.once else None,
+        max_wait=options.queue_wait if args.once else None,
         on_failure=stop.set,
     )
     ctx = Context(
@@ -349,6 +362,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         changed = _run_options(args)
         logsetup.add_secrets([source.secret_key for source in changed.settings.kinesis])
         _apply(changed, in_use[0], ctx)
+        for warning in unmatched_rules(changed.settings, fresh):
+            log.warning("%s", warning)
         in_use[0] = changed
         return fresh
 

@@ -8,6 +8,7 @@ the command line overrides the file) and per-group options (``[[group]]``)::
     settle = "30s"
     remove_idle = "10m"
     discover_every = "10m"      # how often a prefix entry is listed again, at most
+    queue_wait = "60s"          # run --once: how long to wait for a manager that is away
     metrics = "127.0.0.1:9109"
     log_level = "info"
     log_format = "syslog"
@@ -43,10 +44,21 @@ from typing import Any
 
 from . import logsetup
 from .budget import DEFAULT_RATES
-from .config import perms, values
+from .config import Config, perms, values
 from .discovery import DEFAULT_DISCOVER_SECONDS
 from .errors import ConfigError, ConfigProblem
-from .groups import GroupOptions, GroupRule, GroupRules, check_match
+from .forward import QUEUE_WAIT_SECONDS
+from .groups import (
+    Entry,
+    GroupArn,
+    GroupName,
+    GroupOptions,
+    GroupPrefix,
+    GroupRule,
+    GroupRules,
+    check_match,
+    parse_entry,
+)
 from .metrics import parse_address
 from .pipeline import (
     DEFAULT_LOOKBACK_SECONDS,
@@ -71,7 +83,7 @@ else:  # the backport, a dependency on Python 3.10 only
 # A settings file is a few hundred bytes; anything this large is a mistake.
 MAX_FILE_BYTES = 1024 * 1024
 LOG_LEVELS = ("debug", "info", "warning", "error")
-DURATIONS = ("lookback", "settle", "remove_idle", "discover_every")
+DURATIONS = ("lookback", "settle", "remove_idle", "discover_every", "queue_wait")
 _DURATION = re.compile(r"\s*(\d+)\s*([smhdw]?)\s*")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _TOP_KEYS = (*DURATIONS, "metrics", "log_level", "log_format", "rates", "group", "kinesis")
@@ -134,6 +146,7 @@ class SettingsFile:
     settle: float | None = None
     remove_idle: float | None = None
     discover_every: float | None = None
+    queue_wait: float | None = None
     metrics: tuple[str, int] | None = None
     log_level: str | None = None
     log_format: str | None = None
@@ -559,6 +572,7 @@ _DEFAULTS: dict[str, Any] = {
     "settle": DEFAULT_SETTLE_SECONDS,
     "remove_idle": DEFAULT_REMOVE_IDLE_SECONDS,
     "discover_every": DEFAULT_DISCOVER_SECONDS,
+    "queue_wait": QUEUE_WAIT_SECONDS,
     "metrics": None,
     "log_level": "info",
     "log_format": None,
@@ -575,6 +589,7 @@ class RunOptions:
     settle: float
     remove_idle: float
     discover_every: float
+    queue_wait: float
     metrics: tuple[str, int] | None
     log_level: str
     log_format: str | None
@@ -678,3 +693,61 @@ def _describe_options(options: GroupOptions) -> str:
     if not options.filters_streams:
         parts.append("every stream")
     return ", ".join(parts)
+
+
+# ----------------------------------------------------------------------------------------
+# [[group]] rules against the groups ossec.conf names.
+
+
+def _could_fit(rule: GroupRule, entry: Entry, regions: tuple[str, ...]) -> bool:
+    """Whether ``rule`` may apply to a group that ``entry`` (read in ``regions``; none:
+    every region) selects; True whenever it cannot be ruled out from the files alone (the
+    credentials' own account is known only to STS)."""
+    pattern = rule.match
+    if pattern.startswith("arn:"):
+        found = _RULE_ARN.fullmatch(pattern)
+        if found is None:
+            return False
+        account, region, pattern = found.group(1), found.group(2), found.group(3)
+        if isinstance(entry, GroupArn):
+            if (entry.account, entry.region) != (account, region):
+                return False
+        elif regions and region not in regions:
+            return False
+    name = entry.name if isinstance(entry, (GroupName, GroupArn)) else None
+    if pattern.endswith("*"):
+        start = pattern[:-1]
+        if name is not None:
+            return name.startswith(start)
+        assert isinstance(entry, GroupPrefix)
+        return entry.prefix.startswith(start) or start.startswith(entry.prefix)
+    if name is not None:
+        return name == pattern
+    assert isinstance(entry, GroupPrefix)
+    return pattern.startswith(entry.prefix)
+
+
+_RULE_ARN = re.compile(r"arn:aws[a-z-]*:logs:([a-z0-9-]+):([0-9]{12}):log-group:([^:]+?)(?::\*)?")
+
+
+def unmatched_rules(settings: SettingsFile, config: Config) -> list[ConfigProblem]:
+    """A warning per ``[[group]]`` whose ``match`` fits no group that ossec.conf's
+    services name: a typo there silently leaves a group with the defaults."""
+    selected: list[tuple[Entry, tuple[str, ...]]] = []
+    for wodle in config.wodles:
+        for service in wodle.services:
+            for text in service.log_groups:
+                try:
+                    selected.append((parse_entry(text), service.regions))
+                except ValueError:
+                    continue
+    return [
+        ConfigProblem(
+            settings.path,
+            rule.line,
+            f"[[group]] match '{rule.match}' fits no log group of {config.path}'s "
+            "services (aws_log_groups): its options are never used; check its spelling",
+        )
+        for rule in settings.groups.rules
+        if not any(_could_fit(rule, entry, regions) for entry, regions in selected)
+    ]

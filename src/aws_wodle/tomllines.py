@@ -49,6 +49,8 @@ def key_lines(text: str) -> dict[Path, int]:
         if header is not None:
             path: Path = tuple(_parts(header.group(2)))
             if header.group(1) == "[[":
+                # The array itself is at its first element: an unknown [[name]] is placed.
+                lines.setdefault(path, number)
                 index = arrays.get(path, 0)
                 arrays[path] = index + 1
                 path = (*path, index)
