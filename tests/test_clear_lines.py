@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from aws_wodle.state import StateStore
-from conftest import TEST_FLAGS, Setup, cli_env, run_cli, seed
+from conftest import TEST_FLAGS, Setup, cli_env, now_ms, run_cli, seed
+from test_import_state import ACCOUNT, DAY_MS, old_db, run_import
 from test_legacy import lines, old_args, run_legacy
 
 PATIENT = (
@@ -148,3 +151,38 @@ def test_a_group_rule_fitting_no_configured_group_is_warned_about(setup: Setup) 
         warned = [line for line in result.stderr.splitlines() if "fits no log group" in line]
         assert len(warned) == 1, result.stderr
         assert f"{settings}:1: [[group]] match 'ap' fits no log group" in warned[0]
+
+
+def test_status_shows_imported_positions_before_the_first_collection(setup: Setup) -> None:
+    """After import-state, status lists the imported groups and stream positions as
+    imported, not collected (text and --json), until a collection uses them."""
+    base = now_ms() - 2 * DAY_MS
+    path = old_db(
+        setup.folder / "aws_services.db",
+        [
+            ("us-east-1", "app", "s", None, base, base + 2),
+            ("us-east-1", "app", "t", None, base, base + 7),
+        ],
+    )
+    imported = run_import(path, "--state", setup.state, "--sts-endpoint", setup.moto.url)
+    assert imported.returncode == 0, imported.stderr
+    text = run_cli("status", "--streams", "--state", setup.state)
+    assert text.returncode == 0, text.stderr
+    assert "imported by import-state, not collected yet" in text.stdout
+    up_to = datetime.fromtimestamp((base + 7) / 1000, tz=timezone.utc)
+    sent = up_to.isoformat(timespec="milliseconds")
+    rows = [line.split() for line in text.stdout.splitlines()]
+    assert [ACCOUNT, "us-east-1", "app", "2", sent] in rows, text.stdout
+    assert [ACCOUNT, "us-east-1", "app", "t", sent] in rows, text.stdout
+    doc = json.loads(run_cli("status", "--json", "--state", setup.state).stdout)
+    assert doc["imported"] == [
+        {"account": ACCOUNT, "region": "us-east-1", "group": "app", "streams": 2,
+         "covered_from": datetime.fromtimestamp(base / 1000, tz=timezone.utc).isoformat(
+             timespec="milliseconds"),
+         "sent_up_to": sent, "collected": False}
+    ]  # fmt: skip
+    seed(setup.moto.client(), "app", {"s": ["e0"]})
+    assert setup.once(setup.config(setup.service("app"))).returncode == 0
+    after = run_cli("status", "--state", setup.state)
+    assert "imported by import-state" not in after.stdout
+    assert "imported" not in json.loads(run_cli("status", "--json", "--state", setup.state).stdout)

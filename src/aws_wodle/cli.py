@@ -37,7 +37,14 @@ from .settings import (
 )
 from .settings import describe as describe_settings
 from .signalevent import SignalEvent
-from .state import GroupRecord, StateStore, StreamRecord, read_status
+from .state import (
+    GroupRecord,
+    ImportedStream,
+    StateStore,
+    StreamRecord,
+    read_imported,
+    read_status,
+)
 
 log = logging.getLogger("aws_wodle")
 
@@ -500,9 +507,64 @@ def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
+def _imported_rows(imported: list[ImportedStream]) -> list[dict[str, object]]:
+    """One row per group holding imported positions that no collection used yet."""
+    by_group: dict[tuple[str, str, str], list[ImportedStream]] = {}
+    for item in imported:
+        key = item.key
+        by_group.setdefault((key.account, key.region, key.group), []).append(item)
+    rows = []
+    for (account, region, group), items in by_group.items():
+        sent = [i.last_ts for i in items if i.last_ts is not None]
+        rows.append(
+            {
+                "account": account,
+                "region": region,
+                "group": group,
+                "streams": len(items),
+                "covered_from": _ms_iso(min(i.covered_from for i in items)),
+                "sent_up_to": _ms_iso(max(sent) if sent else None),
+                "collected": False,
+            }
+        )
+    return rows
+
+
+def _imported_stream_row(item: ImportedStream) -> dict[str, object]:
+    return {
+        "account": item.key.account,
+        "region": item.key.region,
+        "group": item.key.group,
+        "stream": item.key.stream,
+        "sent_up_to": _ms_iso(item.last_ts),
+    }
+
+
+def _print_imported(rows: list[dict[str, object]], streams: list[ImportedStream]) -> None:
+    print("\nimported by import-state, not collected yet (each stream resumes after SENT UP TO):")
+    _print_table(
+        ("ACCOUNT", "REGION", "GROUP", "STREAMS", "SENT UP TO"),
+        [
+            (str(r["account"]), str(r["region"]), str(r["group"]), str(r["streams"]),
+             str(r["sent_up_to"]))
+            for r in rows
+        ],
+    )  # fmt: skip
+    if streams:
+        print()
+        _print_table(
+            ("ACCOUNT", "REGION", "GROUP", "STREAM", "SENT UP TO"),
+            [
+                (i.key.account, i.key.region, i.key.group, i.key.stream, _ms_iso(i.last_ts))
+                for i in streams
+            ],
+        )
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     try:
         groups, streams, failures = read_status(_state_path(args), streams=args.streams)
+        imported = read_imported(_state_path(args))
     except StateError as exc:
         print(f"error: {redact.clean(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
@@ -513,10 +575,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     failure_rows = [
         {"time": _s_iso(at), "message": redact.mask(message)} for at, message in failures
     ]
+    imported_rows = _imported_rows(imported)
     if args.json:
         doc: dict[str, object] = {"groups": group_rows, "last_cycle_failures": failure_rows}
         if args.streams:
             doc["streams"] = stream_rows
+        if imported:
+            doc["imported"] = imported_rows
+            if args.streams:
+                doc["imported_streams"] = [_imported_stream_row(i) for i in imported]
         print(json.dumps(doc, indent=2))
         return EXIT_OK
     _print_table(
@@ -548,6 +615,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     )
     if not group_rows:
         print("(no groups collected yet)")
+    if imported_rows:
+        _print_imported(imported_rows, imported if args.streams else [])
     if args.streams:
         print()
         _print_table(

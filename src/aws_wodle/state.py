@@ -881,6 +881,50 @@ def open_readonly(path: str | os.PathLike[str]) -> sqlite3.Connection:
     return db
 
 
+@dataclass(frozen=True)
+class ImportedStream:
+    """A stream position taken over from the old module (``import-state``) that no read
+    has used yet: every event up to ``last_ts`` (ms; None: nothing) counts as sent."""
+
+    key: StreamKey
+    covered_from: int
+    last_ts: int | None
+
+
+def _imported(db: sqlite3.Connection) -> list[ImportedStream]:
+    rows = db.execute(
+        "SELECT account, region, log_group, stream, covered_from, last_ts FROM seeds "
+        "ORDER BY account, region, log_group, stream"
+    )
+    return [
+        ImportedStream(
+            StreamKey(str(a), str(r), str(g), str(st)),
+            int(covered),
+            None if last is None else int(last),
+        )
+        for a, r, g, st, covered, last in rows
+    ]
+
+
+def read_imported(path: str | os.PathLike[str]) -> list[ImportedStream]:
+    """The imported stream positions no collection has used yet, read as ``read_status``
+    reads (a state file written before seeds existed has none)."""
+    _refuse_directory(Path(path))
+    if not Path(path).exists():
+        raise StateError(f"no state file at {path}")
+    try:
+        with statedir.entered(Path(path)):
+            db = open_readonly(path)
+            try:
+                return _imported(db)
+            finally:
+                db.close()
+    except sqlite3.OperationalError:
+        return []
+    except sqlite3.DatabaseError as exc:
+        raise StateError(f"cannot read state file {path}: {exc}") from exc
+
+
 def read_status(
     path: str | os.PathLike[str], *, streams: bool = False
 ) -> tuple[list[GroupRecord], list[StreamRecord] | None, list[tuple[float, str]]]:
