@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from aws_wodle.progress import Progress, remaining_seconds
 from aws_wodle.state import StateStore
 from conftest import TEST_FLAGS, Setup, cli_env, now_ms, run_cli, seed
 from test_import_state import ACCOUNT, DAY_MS, old_db, run_import
@@ -186,3 +187,25 @@ def test_status_shows_imported_positions_before_the_first_collection(setup: Setu
     after = run_cli("status", "--state", setup.state)
     assert "imported by import-state" not in after.stdout
     assert "imported" not in json.loads(run_cli("status", "--json", "--state", setup.state).stdout)
+
+
+def test_progress_estimates_wall_time_from_the_pace_not_the_log_time_left() -> None:
+    """A read with 9 minutes of log time left, 3/4 done in 9 s, shows about 3 s to go
+    (not 9m); before there is a pace, it shows no remaining time at all."""
+    log_now = [1_000_000.0]
+    wall = [50.0]
+    progress = Progress(clock=lambda: log_now[0], wall=lambda: wall[0])
+    progress.begin()
+    minute = 60_000
+    start = int(log_now[0] * 1000) - 36 * minute
+    progress.moved("a", start, 10)
+    wall[0] += 1.0
+    assert "to go" not in progress.bar(8)  # no pace yet
+    progress.moved("a", start + 27 * minute, 300)
+    wall[0] += 8.0
+    assert progress.bar(8) == "[######..]  75% 310 events, 9m of log time left, about 3s to go"
+    assert progress.line().endswith("(75%), about 3s to go")
+    assert remaining_seconds(0.5, 1.0) is None
+    assert remaining_seconds(0.005, 60.0) is None
+    assert remaining_seconds(0.25, 10.0) == 30.0
+    assert remaining_seconds(1.0, 10.0) == 0.0

@@ -224,6 +224,6 @@ def test_progress_line_and_bar_figures() -> None:
     assert snap.left_ms == 5 * hour
     assert snap.fraction == 0.5
     assert progress.line() == "collecting: 1050 events so far, 5h 0m of log time left (50%)"
-    assert progress.bar(10).startswith("[#####.....]  50% 1050 events, 5h 0m left")
+    assert progress.bar(10) == "[#####.....]  50% 1050 events, 5h 0m of log time left"
     progress.finished("a")
     assert progress.snapshot().left_ms == 2 * hour

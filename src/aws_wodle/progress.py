@@ -43,11 +43,38 @@ def span(ms: int) -> str:
     return f"{seconds}s"
 
 
+# Below this much reading (wall time, and share of the log time), a rate says nothing yet.
+MIN_ELAPSED_SECONDS = 2.0
+MIN_FRACTION = 0.01
+
+
+def remaining_seconds(fraction: float, elapsed: float) -> float | None:
+    """The wall time the read still needs, from the share of log time read so far in
+    ``elapsed`` seconds at the same pace; None until there is a pace to go by. (Log time
+    left is no estimate: an hour of log is read in seconds.)"""
+    if elapsed < MIN_ELAPSED_SECONDS or fraction < MIN_FRACTION:
+        return None
+    if fraction >= 1.0:
+        return 0.0
+    return elapsed * (1 - fraction) / fraction
+
+
+def _to_go(snap: Snapshot, elapsed: float) -> str:
+    left = remaining_seconds(snap.fraction, elapsed)
+    return "" if left is None else f", about {span(int(left * 1000))} to go"
+
+
 class Progress:
     """Thread-safe record of the streams being read and how far each has got."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        wall: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._clock = clock
+        self._wall = wall
+        self._began = wall()
         self._lock = threading.Lock()
         self._events = 0
         self._streams: dict[object, tuple[int, int]] = {}  # key -> (started at, now at), ms
@@ -57,6 +84,7 @@ class Progress:
         with self._lock:
             self._events = 0
             self._streams.clear()
+            self._began = self._wall()
 
     def moved(self, key: object, at_ms: int | None, events: int) -> None:
         """A reader committed a page: ``events`` more, its stream now at ``at_ms``."""
@@ -85,7 +113,7 @@ class Progress:
         snap = self.snapshot()
         return (
             f"collecting: {snap.events} events so far, {span(snap.left_ms)} of log time left "
-            f"({snap.fraction:.0%})"
+            f"({snap.fraction:.0%}){_to_go(snap, self._wall() - self._began)}"
         )
 
     def bar(self, width: int = 30) -> str:
@@ -94,5 +122,6 @@ class Progress:
         filled = int(snap.fraction * width)
         return (
             f"[{'#' * filled}{'.' * (width - filled)}] {snap.fraction:4.0%} "
-            f"{snap.events} events, {span(snap.left_ms)} left"
+            f"{snap.events} events, {span(snap.left_ms)} of log time left"
+            f"{_to_go(snap, self._wall() - self._began)}"
         )
