@@ -14,7 +14,7 @@ import pytest
 
 from aws_wodle.progress import Progress, remaining_seconds
 from aws_wodle.state import StateStore
-from conftest import TEST_FLAGS, Setup, cli_env, now_ms, run_cli, seed
+from conftest import TEST_FLAGS, Setup, cli_env, now_ms, put, run_cli, seed
 from test_import_state import ACCOUNT, DAY_MS, old_db, run_import
 from test_legacy import lines, old_args, run_legacy
 
@@ -209,3 +209,22 @@ def test_progress_estimates_wall_time_from_the_pace_not_the_log_time_left() -> N
     assert remaining_seconds(0.005, 60.0) is None
     assert remaining_seconds(0.25, 10.0) == 30.0
     assert remaining_seconds(1.0, 10.0) == 0.0
+
+
+def test_legacy_debug_lines_tell_the_truth(setup: Setup) -> None:
+    """legacy --debug 2: no "line 0" (the service is the command line's), the streams that
+    sent events are counted, and an event a day late is not "close to the lookback"."""
+    logs = setup.moto.client()
+    seed(logs, "app", {f"s{i}": [f"e{i}"] for i in range(3)})
+    put(logs, "app", "s0", ["a-day-late"], now_ms() - DAY_MS)
+    result = run_legacy(*old_args(setup, "app", "--debug", "2"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "line 0" not in out, out
+    finished = [line for line in out.splitlines() if "finished in" in line]
+    assert len(finished) == 1, out
+    assert "3 streams sent events" in finished[0], out
+    assert "close to the lookback" not in out, out
+    late = [line for line in out.splitlines() if "later than the lookback of 900 s" in line]
+    assert len(late) == 1, out
+    assert late[0].startswith("WARNING: "), late

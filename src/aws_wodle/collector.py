@@ -100,7 +100,9 @@ class ServicePass:
         self.service = service
         self.access = access
         self.ctx = ctx
-        self.name = f"service at line {service.line} ({', '.join(service.log_groups)})"
+        # Line 0: a service built from arguments (``legacy``), not read from ossec.conf.
+        where = f"at line {service.line}" if service.line > 0 else "of the command line"
+        self.name = f"service {where} ({', '.join(service.log_groups)})"
         state = ctx.state
         self.outside = Outside(
             store=state,

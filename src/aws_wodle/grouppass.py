@@ -325,17 +325,30 @@ class GroupPass:
         return cursor
 
     def _note_lateness(self, latest: int) -> None:
-        """Warn, once a pass, when an event came close to the lookback."""
-        limit = self.settings.lookback_ms * LATE_WARNING_SHARE
-        if limit <= 0 or latest < limit or self._late_warned:
+        """Warn, once a pass, when an event came close to the lookback (within it, above
+        ``LATE_WARNING_SHARE`` of it), or later than it (found only because this read
+        covered its time, as a first collection does)."""
+        lookback = self.settings.lookback_ms
+        if lookback <= 0 or latest < lookback * LATE_WARNING_SHARE or self._late_warned:
             return
         self._late_warned = True
+        if latest <= lookback:
+            log.warning(
+                "%s: an event arrived %.0f s after its timestamp, close to the lookback of "
+                "%.0f s; events later than the lookback are not seen: raise --lookback",
+                self.where,
+                latest / 1000,
+                lookback / 1000,
+            )
+            return
         log.warning(
-            "%s: an event arrived %.0f s after its timestamp, close to the lookback of "
-            "%.0f s; events later than the lookback are not seen: raise --lookback",
+            "%s: an event arrived %.0f s after its timestamp, later than the lookback of "
+            "%.0f s; this read covered its time, but later cycles miss events that late: "
+            "raise --lookback to at least %.0f s if such events are expected",
             self.where,
             latest / 1000,
-            self.settings.lookback_ms / 1000,
+            lookback / 1000,
+            latest / 1000,
         )
 
     # removal ------------------------------------------------------------------------

@@ -501,16 +501,17 @@ def _read_order(
 
 
 def summary(tally: Tally, seconds: float) -> None:
-    """Log one line with what the run did."""
+    """Log one line with what the run did; streams are counted by the events they sent
+    (a whole group is read at once, so a stream with nothing new is never read alone)."""
+    sent = len({key for key, count in tally.per_stream.items() if count > 0})
     log.info(
-        "finished in %.2f s: %d events (%d bytes) forwarded, %d discarded, %d streams read, "
-        "%d unchanged, %d failures",
+        "finished in %.2f s: %d events (%d bytes) forwarded, %d discarded, %d streams "
+        "sent events, %d failures",
         seconds,
         tally.events,
         tally.bytes,
         tally.discarded,
-        tally.streams,
-        tally.skipped,
+        sent,
         len(tally.failures),
     )
 
