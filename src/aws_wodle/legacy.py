@@ -38,7 +38,8 @@ Exit codes, from the old module's table (``aws_s3.py``), for the cases that appl
       ``QUEUE_WAIT_SECONDS`` for it
 12    not a CloudWatch Logs run: ``--service`` other than cloudwatchlogs, ``--bucket`` or
       ``--subscriber`` (the old code for an invalid bucket or service type)
-13    the manager's queue refused events otherwise (full)
+13    the manager's queue refused events otherwise (full), or ``--queue`` names something
+      that is no datagram socket (a directory, a file, a stream socket)
 16    a CloudWatch Logs call failed for a log group (missing group, access denied,
       throttling past every retry); every other group was still collected
 22    a region that CloudWatch Logs does not have
