@@ -497,7 +497,10 @@ def test_metrics_address_from_the_settings_file(setup: Setup) -> None:
     try:
         setup.sink.wait_for(1)
         deadline = time.monotonic() + 20
-        while "aws_wodle_events_forwarded_total 1" not in text and time.monotonic() < deadline:
+        while (
+            'aws_wodle_events_forwarded_total{source="poll"} 1' not in text
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.2)
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
@@ -507,7 +510,7 @@ def test_metrics_address_from_the_settings_file(setup: Setup) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
-    assert "aws_wodle_events_forwarded_total 1" in text
+    assert 'aws_wodle_events_forwarded_total{source="poll"} 1' in text
 
 
 def test_settle_and_log_level_from_the_settings_file(setup: Setup) -> None:

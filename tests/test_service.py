@@ -164,7 +164,7 @@ def test_metrics_on_loopback(setup: Setup) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
-    assert "aws_wodle_events_forwarded_total 2" in text
+    assert 'aws_wodle_events_forwarded_total{source="poll"} 2' in text
     assert 'operation="FilterLogEvents"} 1' in text
     assert 'aws_wodle_failures_total{reason="GroupNotFound"} 1' in text
     lag = 'aws_wodle_lag_seconds{account="123456789012",region="us-east-1",group="app"} '

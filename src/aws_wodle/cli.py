@@ -27,6 +27,8 @@ from .paths import (
     state_path,
 )
 from .pipeline import Context, Tally
+from .push.source import KinesisSource
+from .push.stats import PushStats, Reporter
 from .settings import (
     RunOptions,
     SettingsFile,
@@ -161,6 +163,12 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--config", help="ossec.conf (default: <home>/etc/ossec.conf)")
     check.add_argument("--settings", help=_SETTINGS_HELP)
     check.add_argument("--ossec-home", default=DEFAULT_HOME, help="default: %(default)s")
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="also ask AWS once, with the configured credentials, whether each log group "
+        "and [[kinesis]] source can be read, naming a permission missing (exit 1 if not)",
+    )
     _strict_perms_flag(check)
 
     status = commands.add_parser("status", help="what was collected, per group (or stream)")
@@ -170,6 +178,12 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument(
         "--streams", action="store_true", help="also one row per stream that sent events"
     )
+    status.add_argument(
+        "--config",
+        help="ossec.conf, beside which the settings file is (default: <home>/etc/ossec.conf)",
+    )
+    status.add_argument("--settings", help=_SETTINGS_HELP)
+    _strict_perms_flag(status)
 
     # These two take their own arguments (the old module's, for `legacy`): main() hands
     # them over before this parser runs; they are listed here for --help.
@@ -299,7 +313,25 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     print(summary(config))
     print(describe_settings(merge(settings, {}, {})))
-    return EXIT_CONFIG if config.broken else EXIT_OK
+    if config.broken:
+        return EXIT_CONFIG
+    if getattr(args, "probe", False):
+        return _probe(config, settings)
+    return EXIT_OK
+
+
+def _probe(config: Config, settings: SettingsFile) -> int:
+    from .probe import probe_all  # noqa: PLC0415 - boto3 only where it is needed
+    from .push.aws import source_clients  # noqa: PLC0415
+
+    failed = 0
+    for finding in probe_all(config, settings.kinesis, source_clients):
+        print(redact.escape_controls(redact.mask(finding.line())))
+        failed += not finding.ok
+    if failed:
+        print(f"probe: {failed} cannot be read with the configured credentials", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _report_config_error(exc: ConfigError, fmt: str) -> None:
@@ -378,6 +410,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     daemon = Daemon(load=reload, ctx=ctx, config=config)
     daemon.on_cycle = lambda tally: state.record_failures(tally.failures)
+    pushed: PushStats | None = None
     if args.once:
         if options.settings.kinesis:
             log.info("[[kinesis]] sources are read by the daemon only (run without --once)")
@@ -385,13 +418,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         from .push.aws import source_clients  # noqa: PLC0415 - boto3 only where it is needed
         from .push.worker import PushWorker  # noqa: PLC0415
 
+        pushed = PushStats()
+        stats = pushed
+
+        def problem(source: KinesisSource, message: str | None) -> None:
+            state.record_push_problem(source.stream_name, source.region, message)
+
         daemon.kinesis = lambda: in_use[0].settings.kinesis
-        daemon.make_push = lambda source: PushWorker(source, source_clients, forwarder)
+        daemon.make_push = lambda source: PushWorker(
+            source, source_clients, forwarder, stats=stats, on_problem=problem
+        )
+        Reporter(stats, stop).start()
     if args.once and sys.stderr.isatty():
         daemon.bar = sys.stderr
     server = None
     if options.metrics:
-        metrics = Metrics(ctx.budgets, state)
+        metrics = Metrics(ctx.budgets, state, pushed)
 
         def on_cycle(tally: Tally) -> None:
             state.record_failures(tally.failures)
@@ -569,6 +611,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"error: {redact.clean(str(exc))}", file=sys.stderr)
         return EXIT_FAILED
     now = time.time()
+    push_rows, push_problems, settings_problem = _push_status(args)
     group_rows = [_group_row(g, now) for g in groups]
     stream_rows = [_stream_row(r) for r in streams or []]
     # Masked again: a state file written before masking existed may hold a credential.
@@ -584,6 +627,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             doc["imported"] = imported_rows
             if args.streams:
                 doc["imported_streams"] = [_imported_stream_row(i) for i in imported]
+        doc["kinesis"] = push_rows
+        doc["kinesis_problems"] = push_problems
+        if settings_problem:
+            doc["settings_problem"] = settings_problem
         print(json.dumps(doc, indent=2))
         return EXIT_OK
     _print_table(
@@ -638,6 +685,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"\nlast cycle's failures ({len(failure_rows)}):")
         for row in failure_rows:
             print(f"  {row['time']}  {redact.escape_controls(str(row['message']))}")
+    if settings_problem:
+        print(f"\n[[kinesis]] sources not shown: {settings_problem}")
+    _print_push(push_rows, push_problems)
     return EXIT_OK
 
 
@@ -653,6 +703,62 @@ def _reader_gone() -> int:
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
     return EXIT_PIPE
+
+
+def _push_status(
+    args: argparse.Namespace,
+) -> tuple[list[dict[str, object]], list[dict[str, object]], str | None]:
+    """The [[kinesis]] sources' lease tables, their standing problems (from the state
+    file), and why the settings file could not be read (None when it could)."""
+    from .state import read_push_problems  # noqa: PLC0415
+
+    problems: list[dict[str, object]] = [
+        {"stream": stream, "region": region, "since": _s_iso(at), "message": redact.mask(m)}
+        for stream, region, at, m in read_push_problems(_state_path(args))
+    ]
+    try:
+        settings = _settings_file(args)
+    except ConfigError as exc:
+        return [], problems, "; ".join(str(p) for p in exc.problems)
+    if not settings.kinesis:
+        return [], problems, None
+    from .push.status import all_status  # noqa: PLC0415 - boto3 only where it is needed
+
+    return all_status(settings.kinesis), problems, None
+
+
+def _print_push(rows: list[dict[str, object]], problems: list[dict[str, object]]) -> None:
+    for row in rows:
+        print(
+            f"\nkinesis stream {row['stream']} in {row['region']} "
+            f"(lease table {row['lease_table']}):"
+        )
+        if row["error"]:
+            print(f"  {redact.escape_controls(redact.mask(str(row['error'])))}")
+            continue
+        shards = row["shards"]
+        assert isinstance(shards, list)
+        _print_table(
+            ("SHARD", "OWNER", "BEHIND", "CHECKPOINTED AGO", "SWITCHES", "CHECKPOINT"),
+            [
+                (
+                    str(s["shard"]),
+                    str(s["owner"] or "(free)"),
+                    _human_seconds(s["behind_seconds"]),
+                    _human_seconds(s["checkpoint_age_seconds"]),
+                    str(s["owner_switches"]),
+                    str(s["checkpoint"]),
+                )
+                for s in shards
+            ],
+        )
+        if not shards:
+            print("  (no shards leased yet)")
+    if problems:
+        print(f"\n[[kinesis]] sources failing ({len(problems)}):")
+        for p in problems:
+            text = redact.escape_controls(str(p["message"]))
+            print(f"  {p['since']}  {p['stream']} in {p['region']}: {text}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from . import redact
 from .budget import Budgets
 from .metricserver import MetricServer, family, show
 from .pipeline import LATENESS_BUCKETS, Tally
+from .push.stats import PushStats
 from .state import StateStore
 
 log = logging.getLogger(__name__)
@@ -86,9 +87,10 @@ def _bind_problem(host: str) -> str | None:
 class Metrics:
     """Counters added up over cycles, and the live figures of budgets and state."""
 
-    def __init__(self, budgets: Budgets, state: StateStore) -> None:
+    def __init__(self, budgets: Budgets, state: StateStore, push: PushStats | None = None) -> None:
         self.budgets = budgets
         self.state = state
+        self.push = push
         self._lock = threading.Lock()
         self.events = 0
         self.bytes = 0
@@ -118,10 +120,25 @@ class Metrics:
             out.append(f"# HELP {name} {text}")
             out.append(f"# TYPE {name} {kind}")
 
+        pushed_events, pushed_bytes = self.push.totals() if self.push else (0, 0)
         with self._lock:
+            for name, (poll, push), text in (
+                (
+                    "events_forwarded",
+                    (self.events, pushed_events),
+                    "Events forwarded to the manager, by source (poll: the aws-s3 wodles, push: "
+                    "the [[kinesis]] sources).",
+                ),
+                (
+                    "bytes_forwarded",
+                    (self.bytes, pushed_bytes),
+                    "Bytes of datagrams forwarded, by source.",
+                ),
+            ):
+                family(f"aws_wodle_{name}_total", "counter", text)
+                out.append(f'aws_wodle_{name}_total{{source="poll"}} {poll}')
+                out.append(f'aws_wodle_{name}_total{{source="push"}} {push}')
             for name, value, text in (
-                ("events_forwarded", self.events, "Events forwarded to the manager."),
-                ("bytes_forwarded", self.bytes, "Bytes of datagrams forwarded."),
                 ("events_discarded", self.discarded, "Events dropped by discard_regex."),
                 ("events_truncated", self.truncated, "Events cut to the manager's limit."),
                 ("streams_deleted", self.deleted, "Log streams deleted."),
@@ -145,14 +162,19 @@ class Metrics:
                 out.append(f'aws_wodle_event_lateness_seconds_bucket{{le="{le}"}} {total}')
             out.append(f"aws_wodle_event_lateness_seconds_count {total}")
         budgets = self.budgets.all()
+        where = {key: f'account="{_label(key[0])}",region="{_label(key[1])}"' for key in budgets}
         family("aws_wodle_api_calls_total", "counter", "CloudWatch Logs requests, by operation.")
-        family("aws_wodle_throttles_total", "counter", "Requests answered ThrottlingException.")
-        for (account, region), budget in sorted(budgets.items()):
-            where = f'account="{_label(account)}",region="{_label(region)}"'
+        for key, budget in sorted(budgets.items()):
             for operation, count in sorted(budget.calls.items()):
-                out.append(f'aws_wodle_api_calls_total{{{where},operation="{operation}"}} {count}')
+                out.append(
+                    f'aws_wodle_api_calls_total{{{where[key]},operation="{operation}"}} {count}'
+                )
+        family("aws_wodle_throttles_total", "counter", "Requests answered ThrottlingException.")
+        for key, budget in sorted(budgets.items()):
             for operation, count in sorted(budget.throttled_calls.items()):
-                out.append(f'aws_wodle_throttles_total{{{where},operation="{operation}"}} {count}')
+                out.append(
+                    f'aws_wodle_throttles_total{{{where[key]},operation="{operation}"}} {count}'
+                )
         family(
             "aws_wodle_lag_seconds",
             "gauge",
@@ -163,6 +185,8 @@ class Metrics:
                 f'account="{_label(account)}",region="{_label(region)}",group="{_label(group)}"'
             )
             out.append(f"aws_wodle_lag_seconds{{{labels}}} {lag / 1000:.3f}")
+        if self.push is not None:
+            self.push.render(out, family, _label)
         return "\n".join(out) + "\n"
 
 

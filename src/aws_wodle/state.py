@@ -125,6 +125,13 @@ CREATE TABLE IF NOT EXISTS failures (
     at REAL NOT NULL,
     message TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS push_problems (
+    stream TEXT NOT NULL,
+    region TEXT NOT NULL,
+    at REAL NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (stream, region)
+);
 """
 
 
@@ -591,6 +598,40 @@ class StateStore:
             db.executemany("INSERT INTO failures (at, message) VALUES (?, ?)", masked)
 
         self._transaction(work)
+
+    def record_push_problem(self, stream: str, region: str, message: str | None) -> None:
+        """A ``[[kinesis]]`` source's standing problem (for ``status``); None clears it."""
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute(
+                "DELETE FROM push_problems WHERE stream = ? AND region = ?", (stream, region)
+            )
+            if message is not None:
+                db.execute(
+                    "INSERT INTO push_problems (stream, region, at, message) VALUES (?, ?, ?, ?)",
+                    (stream, region, time.time(), redact.mask(message)),
+                )
+
+        self._transaction(work)
+
+
+def read_push_problems(path: str | os.PathLike[str]) -> list[tuple[str, str, float, str]]:
+    """The ``[[kinesis]]`` sources' standing problems in a state file: (stream, region,
+    since, message); none in a state file written before they were recorded."""
+    if not Path(path).exists():
+        return []
+    try:
+        with statedir.entered(Path(path)):
+            db = open_readonly(path)
+            try:
+                rows = db.execute(
+                    "SELECT stream, region, at, message FROM push_problems ORDER BY stream, region"
+                ).fetchall()
+            finally:
+                db.close()
+    except sqlite3.DatabaseError:
+        return []
+    return [(str(a), str(b), float(c), str(d)) for a, b, c, d in rows]
 
 
 _GROUP_WHERE = "account = ? AND region = ? AND log_group = ?"

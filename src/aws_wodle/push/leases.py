@@ -11,6 +11,9 @@ An item, keyed by ``leaseKey`` (the shard id)::
     parentShardIds  the shards it was split or merged from
     ownerSwitches   how many times it changed hands
     wantedBy        a worker that asked for the lease, to balance the load (absent: none)
+    checkpointAt    when the checkpoint was last stored (ms since the epoch; for ``status``)
+    behindMs        how far behind the stream's tip the shard was then (GetRecords'
+                    MillisBehindLatest; for ``status``)
 
 A worker that holds a lease knows its counter. Renewal, checkpoint, release and hand-over
 succeed only while the owner is this worker and the counter is the one it knows; a take
@@ -54,6 +57,8 @@ class Lease:
     parents: tuple[str, ...] = ()
     owner_switches: int = 0
     wanted_by: str | None = None
+    checkpoint_at: int | None = None
+    behind_ms: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -71,7 +76,15 @@ def _lease(item: dict[str, Any]) -> Lease:
         parents=tuple(sorted(str(p) for p in parents)),
         owner_switches=int(item.get("ownerSwitches", {}).get("N", "0")),
         wanted_by=item.get("wantedBy", {}).get("S") or None,
+        checkpoint_at=_optional_int(item.get("checkpointAt")),
+        behind_ms=_optional_int(item.get("behindMs")),
     )
+
+
+def _optional_int(value: dict[str, Any] | None) -> int | None:
+    if not value or "N" not in value:
+        return None
+    return int(value["N"])
 
 
 def _n(value: int) -> dict[str, str]:
@@ -266,14 +279,26 @@ class LeaseTable:
             values={**self._mine(lease, me), ":one": _n(1)},
         )
 
-    def checkpoint(self, lease: Lease, me: str, position: str) -> Lease:
-        """Store how far the shard was forwarded (a sequence number, or SHARD_END)."""
+    def checkpoint(
+        self, lease: Lease, me: str, position: str, behind_ms: int | None = None
+    ) -> Lease:
+        """Store how far the shard was forwarded (a sequence number, or SHARD_END), when,
+        and how far behind the stream's tip the reader was (``status`` shows both)."""
+        values = {
+            **self._mine(lease, me),
+            ":at": {"S": position},
+            ":when": _n(int(time.time() * 1000)),
+        }
+        update = "SET #cp = :at, checkpointAt = :when"
+        if behind_ms is not None:
+            update += ", behindMs = :behind"
+            values[":behind"] = _n(int(behind_ms))
         return self._update(
             lease,
             "checkpoint",
-            update="SET #cp = :at",
+            update=update,
             condition=self._HELD,
-            values={**self._mine(lease, me), ":at": {"S": position}},
+            values=values,
             names={"#cp": "checkpoint"},
         )
 

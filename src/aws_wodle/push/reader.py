@@ -31,6 +31,7 @@ from .aws import IteratorExpired, guard
 from .leases import SHARD_END, TRIM_HORIZON, Lease, LeaseLost, LeaseTable
 from .payload import Refused, Subscription, Undecodable, decode
 from .shards import stream_arg
+from .stats import PushStats, SourceKey
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,8 @@ class Held:
         self._write(lambda lease: self.table.hand_over(lease, self.me))
         self.lost.set()
 
-    def checkpoint(self, position: str) -> Lease:
-        return self._write(lambda lease: self.table.checkpoint(lease, self.me, position))
+    def checkpoint(self, position: str, behind_ms: int | None = None) -> Lease:
+        return self._write(lambda lease: self.table.checkpoint(lease, self.me, position, behind_ms))
 
     def release(self) -> None:
         self._write(lambda lease: self.table.release(lease, self.me))
@@ -190,6 +191,8 @@ class ShardReader:
         stop: threading.Event,
         batch: int = DEFAULT_BATCH,
         wait: Callable[[float], bool] | None = None,
+        stats: PushStats | None = None,
+        source_key: SourceKey = ("", ""),
     ) -> None:
         self.client = client
         self.stream = stream
@@ -201,6 +204,10 @@ class ShardReader:
         # Waits that a stop request or a lost lease cut short.
         self._wait = wait or self._interruptible
         self.stats = ShardStats()
+        self.figures = stats or PushStats()
+        self.source_key = source_key
+        # GetRecords' last MillisBehindLatest: stored with each checkpoint.
+        self.behind_ms: int | None = None
 
     def _interruptible(self, seconds: float) -> bool:
         """Wait ``seconds``; False when the reader must end instead."""
@@ -243,6 +250,7 @@ class ShardReader:
                     # Between batches: everything sent is checkpointed.
                     to = self.held.lease.wanted_by
                     self.held.hand_over()
+                    self.figures.handed_over(self.source_key, "out")
                     log.info("shard %s handed over to %s, who asked for it", key, to)
                     return "handed over"
                 if iterator is None:
@@ -256,6 +264,7 @@ class ShardReader:
                 )
             except Throttled as exc:
                 self.stats.throttled += 1
+                self.figures.failed(self.source_key, exc.code or "Throttled")
                 pause = delays.next()
                 log.info("shard %s: %s; waiting %.1f s", key, exc, pause)
                 self._wait(pause)
@@ -267,10 +276,15 @@ class ShardReader:
             except LeaseLost:
                 return "lost"
             except AwsError as exc:
+                self.figures.failed(self.source_key, exc.code or "Error")
                 self._back_off(delays, f"{exc}; retrying")
                 iterator = None
                 continue
             delays.reset()
+            behind = answer.get("MillisBehindLatest")
+            if isinstance(behind, int):
+                self.behind_ms = behind
+                self.figures.behind(self.source_key, key, behind)
             records = answer.get("Records", [])
             try:
                 if records:
@@ -346,6 +360,7 @@ class ShardReader:
             raise LeaseLost(f"lease {self.held.key} was lost", "LeaseLost")
         self.held.fresh()
         self.forwarder.send_all(piece)
+        self.figures.sent(self.source_key, len(piece), sum(map(len, piece)))
 
     def _checkpoint(self, position: str) -> None:
         """Store the position, retrying AWS failures: what was sent must be checkpointed
@@ -353,11 +368,13 @@ class ShardReader:
         delays = _Backoff()
         while True:
             try:
-                self.held.checkpoint(position)
+                self.held.checkpoint(position, self.behind_ms)
+                self.figures.checkpointed(self.source_key, self.held.key)
                 return
             except LeaseLost:
                 raise
             except AwsError as exc:
+                self.figures.failed(self.source_key, exc.code or "Error")
                 pause = delays.next()
                 log.warning(
                     "shard %s: checkpoint %s not stored: %s; retrying in %.1f s",

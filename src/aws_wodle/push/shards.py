@@ -31,6 +31,11 @@ def stream_arg(stream: str) -> dict[str, str]:
     return {"StreamARN": stream} if stream.startswith("arn:") else {"StreamName": stream}
 
 
+def check_stream(client: Any, stream: str) -> None:
+    """One ListShards of one shard: raises ``aws.NotFound`` when the stream is missing."""
+    guard("kinesis:ListShards", partial(client.list_shards, MaxResults=1, **stream_arg(stream)))
+
+
 def list_shards(client: Any, stream: str) -> list[Shard]:
     """Every shard of the stream, open and closed (ListShards, paged)."""
     shards: list[Shard] = []

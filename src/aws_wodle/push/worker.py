@@ -22,10 +22,12 @@ from typing import Any
 from ..errors import AwsError, ForwardError
 from ..forward import QueueForwarder
 from . import balance
+from .aws import NotFound
 from .leases import Lease, LeaseLost, LeaseTable
 from .reader import Framer, Held, ShardReader
-from .shards import Shard, add_new, gone, list_shards, ready
+from .shards import Shard, add_new, check_stream, gone, list_shards, ready
 from .source import KinesisSource, default_worker_id
+from .stats import PushStats
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +35,11 @@ log = logging.getLogger(__name__)
 STOP_GRACE_SECONDS = 5.0
 # A failure to reach the lease table or the stream is retried after this long, at most.
 RETRY_CAP_SECONDS = 30.0
+# A stream that does not exist is looked for again this often (quietly, after the error).
+MISSING_STREAM_SECONDS = 60.0
+
+# What a source's worker reports for ``status`` (a message), or None once it works.
+ProblemSink = Callable[[KinesisSource, "str | None"], None]
 
 
 @dataclass
@@ -55,8 +62,15 @@ class PushWorker:
         forwarder: QueueForwarder,
         *,
         clock: Callable[[], float] = time.monotonic,
+        stats: PushStats | None = None,
+        on_problem: ProblemSink | None = None,
     ) -> None:
         self.source = source
+        self.stats = stats or PushStats()
+        self.key = (source.stream_name, source.region)
+        self.stats.source(self.key)
+        self._on_problem = on_problem
+        self._problem: str | None = None
         self.me = source.worker_id or default_worker_id()
         self._clients = clients
         self.forwarder = forwarder
@@ -113,17 +127,56 @@ class PushWorker:
         finally:
             self._shutdown()
 
+    def _report(self, problem: str | None) -> None:
+        """Record the source's problem where ``status`` reads it (None: it works now)."""
+        if problem == self._problem:
+            return
+        self._problem = problem
+        if self._on_problem is not None:
+            try:
+                self._on_problem(self.source, problem)
+            except Exception:
+                log.exception("kinesis stream %s: cannot record its state", self.source.stream)
+
+    def _stream_found(self) -> bool:
+        """Whether the stream exists (ListShards answers); a missing one is an error once,
+        recorded for ``status``, and looked for again every ``MISSING_STREAM_SECONDS``
+        without creating its lease table."""
+        try:
+            check_stream(self.kinesis, self.source.stream)
+        except NotFound:
+            problem = (
+                f"kinesis stream {self.source.stream} does not exist in {self.source.region} "
+                f"(or these credentials cannot see it); no lease table is created for it, "
+                f"and it is looked for again every {MISSING_STREAM_SECONDS:g} s"
+            )
+            self.stats.failed(self.key, "StreamNotFound")
+            if self._problem != problem:
+                log.error("%s", problem)
+            else:
+                log.debug("%s", problem)
+            self._report(problem)
+            return False
+        if self._problem is not None and "does not exist" in self._problem:
+            log.info("kinesis stream %s found", self.source.stream)
+        return True
+
     def _setup(self) -> None:
         delay = 1.0
         while not self.stop_event.is_set():
             try:
                 self.kinesis, dynamodb = self._clients(self.source)
+                if not self._stream_found():
+                    self.stop_event.wait(MISSING_STREAM_SECONDS)
+                    continue
                 table = LeaseTable(dynamodb, self.source.lease_table)
                 if table.ensure():
                     log.info("lease table %s created", table.name)
                 self.table = table
                 return
             except AwsError as exc:
+                self.stats.failed(self.key, exc.code or "Error")
+                self._report(f"cannot use lease table {self.source.lease_table}: {exc}")
                 log.error(
                     "kinesis stream %s: cannot use lease table %s: %s; retrying in %.0f s",
                     self.source.stream,
@@ -147,7 +200,15 @@ class PushWorker:
                     leases = self._sync_shards(leases)
                 self._balance(leases)
                 pause = 0.0
+                self._report(None)
+            except NotFound as exc:
+                self.stats.failed(self.key, exc.code or "NotFound")
+                problem = f"kinesis stream {self.source.stream}: {exc}"
+                if problem != self._problem:
+                    log.error("%s; trying again every round", problem)
+                self._report(problem)
             except AwsError as exc:
+                self.stats.failed(self.key, exc.code or "Error")
                 log.warning("kinesis stream %s: %s; trying again shortly", self.source.stream, exc)
             except Exception:
                 # A bug or an answer of a shape never seen must not end the source's
@@ -160,6 +221,7 @@ class PushWorker:
                     pause,
                 )
             self._reap()
+            self.stats.holding(self.key, set(self.running) | set(self.done))
             spent = self.clock() - started
             self.stop_event.wait(max(0.05, self.renew_every - spent, pause))
 
@@ -254,10 +316,12 @@ class PushWorker:
                 continue  # another worker took it first
             if lease.owner == self.me and self._asked.pop(lease.key, None) is not None:
                 how = "handed over to this worker, who asked for it"
+                self.stats.handed_over(self.key, "in")
             elif lease.owner is None or lease.owner == self.me:
                 how = "taken"
             else:
                 how = f"taken over from {lease.owner} (not renewed for {period:g}s)"
+                self.stats.took_over(self.key)
             log.info("lease on shard %s %s; reading after %s", lease.key, how, taken.checkpoint)
             self._start_reader(taken)
         if chosen.steal is not None and not self.stop_event.is_set():
@@ -295,6 +359,7 @@ class PushWorker:
         except LeaseLost:
             return  # renewed meanwhile: tried again next round
         self._asked.pop(lease.key, None)
+        self.stats.took_over(self.key)
         log.warning(
             "lease on shard %s taken from %s, which did not hand it over within %gs; a batch "
             "it had in hand may be sent twice",
@@ -315,6 +380,8 @@ class PushWorker:
             Framer(self.source.region, self.source.envelope),
             stop=self.stop_event,
             batch=self.source.batch,
+            stats=self.stats,
+            source_key=self.key,
         )
         run = Running(held, reader, threading.Thread())
         run.thread = threading.Thread(
@@ -376,3 +443,4 @@ class PushWorker:
             )
         self.running.clear()
         self.done.clear()
+        self.stats.holding(self.key, set())
