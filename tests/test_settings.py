@@ -4,11 +4,18 @@ with the flags, per-group rules, and the aws_log_groups entries they apply to.""
 from __future__ import annotations
 
 import re
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+import aws_wodle.settings as settings_module
 from aws_wodle.budget import DEFAULT_RATES
 from aws_wodle.errors import ConfigError
 from aws_wodle.groups import (
@@ -211,6 +218,26 @@ def test_the_example_file_is_valid_and_says_every_key() -> None:
                 "log_format", "[rates]", "[[group]]", "match", "include_streams",
                 "exclude_streams", "envelope"):  # fmt: skip
         assert key in text, key
+
+
+def test_the_example_file_uncommented_sets_every_key_the_reader_knows() -> None:
+    """etc/aws-wodle.toml.example with every commented-out key line uncommented parses
+    without a problem, and sets every key the settings reader knows: top level, rates,
+    [[group]] and [[kinesis]]."""
+    text = (ROOT / "etc" / "aws-wodle.toml.example").read_text()
+    assignment = re.compile(r"^# ?(\[\[kinesis\]\]|[a-z_]+ = .*)$")
+    lines = [assignment.sub(r"\1", line) for line in text.splitlines()]
+    uncommented = "\n".join(lines) + "\n"
+    settings = parse_settings(uncommented.encode(), "aws-wodle.toml.example")
+    [source] = settings.kinesis
+    assert source.stream_name == "siem-logs"
+    assert source.worker_id
+    assert source.envelope
+    document = tomllib.loads(uncommented)
+    assert set(document) == set(settings_module._TOP_KEYS)
+    assert set(document["rates"]) == set(DEFAULT_RATES)
+    assert set().union(*document["group"]) == set(settings_module._GROUP_KEYS)
+    assert set(document["kinesis"][0]) == set(settings_module._KINESIS_KEYS)
 
 
 def test_key_lines_follow_tables_arrays_and_multiline_strings() -> None:
