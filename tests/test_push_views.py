@@ -163,6 +163,7 @@ def test_pushed_events_show_in_metrics_and_status(
         assert {s["owner"].split(":")[1] for s in source["shards"]} == {str(collector.pid)}
         assert all(s["behind_seconds"] is not None for s in source["shards"])
         text = run_cli("status", *args)
+        print(f"\n{text.stdout}")
         assert f"kinesis stream {STREAM} in us-east-1 (lease table {TABLE}):" in text.stdout
         assert "shardId-000000000001" in text.stdout
     finally:
