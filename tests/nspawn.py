@@ -1,10 +1,11 @@
-"""A Debian 12 container booted under its own systemd, for the tests that need a real one.
+"""Debian containers booted under their own systemd, for the tests that need a real one.
 
 ``ensure_tools`` installs systemd-nspawn and debootstrap (Debian's packages) when missing,
-``base_image`` builds a minimal bookworm root once with debootstrap and caches it under
-``/var/lib/machines/``, and ``Container`` boots it with ``systemd-nspawn --boot
---register=no --keep-unit`` (this machine's PID 1 is not systemd), on an overlay that keeps
-the image unchanged and with only its own loopback for network. Commands run inside through
+``base_image`` builds a minimal root of a Debian suite (bookworm, 12; trixie, 13) once with
+debootstrap from this machine's own Debian mirror and caches it under ``/var/lib/machines/``,
+one image a suite, and ``Container`` boots one with ``systemd-nspawn --boot --register=no
+--keep-unit`` (this machine's PID 1 is not systemd), on an overlay that keeps the image
+unchanged and with only its own loopback for network. Commands run inside through
 ``nsenter``. Everything here needs root; ``why_not`` says plainly when this machine cannot.
 """
 
@@ -22,8 +23,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 MACHINES = Path("/var/lib/machines")
-# The cached image: a bookworm minbase plus what our package depends on and systemd to boot.
-IMAGE = MACHINES / "aws-wodle-bookworm"
+# The suites a container can run, with their Debian release; each has its own cached image,
+# a minbase plus what our package depends on and systemd to boot.
+SUITES = {"bookworm": "12", "trixie": "13"}
 IMAGE_PACKAGES = ("systemd", "python3", "python3-venv", "procps")
 # Written into the image last: an image without it is unfinished and built again.
 IMAGE_MARK = ".aws-wodle-image"
@@ -66,21 +68,57 @@ def ensure_tools() -> str | None:
     return None
 
 
-def debian_mirror() -> str:
-    """The Debian mirror this machine's apt uses (the only one its network may reach)."""
+def image_path(suite: str) -> Path:
+    """Where the cached image of ``suite`` lives."""
+    return MACHINES / f"aws-wodle-{suite}"
+
+
+def debian_mirror(suite: str = "bookworm") -> str:
+    """The Debian mirror this machine's apt uses (the only one its network may reach): the
+    source that lists ``suite``, else the one that lists this machine's own Debian suite."""
+    known = set(SUITES)
+    found: list[tuple[set[str], str]] = []
     for source in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
         for block in source.read_text().split("\n\n"):
             uris = re.search(r"^URIs:\s*(\S+)", block, re.MULTILINE)
             suites = re.search(r"^Suites:\s*(.+)$", block, re.MULTILINE)
-            if uris and suites and "bookworm" in suites.group(1).split():
-                return uris.group(1)
+            if uris and suites:
+                found.append((set(suites.group(1).split()), uris.group(1)))
     legacy = Path("/etc/apt/sources.list")
     if legacy.is_file():
         for line in legacy.read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 3 and parts[0] == "deb" and parts[2] == "bookworm":
-                return parts[1]
+            parts = re.sub(r"\[[^]]*\]", " ", line).split()  # without [options]
+            if len(parts) >= 3 and parts[0] == "deb":
+                found.append(({parts[2]}, parts[1]))
+    for names, uri in found:
+        if suite in names:
+            return uri
+    for names, uri in found:
+        if names & known:
+            return uri
     return DEFAULT_MIRROR
+
+
+def suite_missing(suite: str, mirror: str) -> str | None:
+    """Why ``mirror`` does not serve ``suite`` (its Release file fetched through apt, with
+    apt's own proxy and settings), or None when it does."""
+    helper = Path("/usr/lib/apt/apt-helper")
+    if not helper.exists():
+        return None  # debootstrap will tell
+    with tempfile.TemporaryDirectory() as folder:
+        release = Path(folder) / "Release"
+        url = f"{mirror.rstrip('/')}/dists/{suite}/Release"
+        try:
+            result = run([str(helper), "download-file", url, str(release)], timeout=120)
+        except subprocess.TimeoutExpired:
+            return f"{url} did not answer in 120 s"
+        if result.returncode != 0 or not release.is_file():
+            said = [ln for ln in result.stderr.splitlines() if ln.startswith("E:")]
+            return f"{url} is not reachable: {' '.join(said[:1]) or result.returncode}"
+        codename = re.search(r"^Codename:\s*(\S+)", release.read_text(), re.MULTILINE)
+        if codename is None or codename.group(1) != suite:
+            return f"{url} is not {suite}'s Release file"
+    return None
 
 
 @contextlib.contextmanager
@@ -95,27 +133,35 @@ def locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def base_image() -> Path:
-    """The cached bookworm image, built with debootstrap the first time (about a minute)."""
+def base_image(suite: str = "bookworm") -> Path:
+    """The cached image of ``suite``, built with debootstrap the first time (about a
+    minute); a RuntimeError says why it cannot be."""
+    if suite not in SUITES:
+        raise ValueError(f"unknown suite {suite!r}: one of {', '.join(SUITES)}")
+    image = image_path(suite)
     mark = ",".join(IMAGE_PACKAGES)
-    with locked(MACHINES / ".aws-wodle-bookworm.lock"):
-        done = IMAGE / IMAGE_MARK
+    with locked(MACHINES / f".aws-wodle-{suite}.lock"):
+        done = image / IMAGE_MARK
         if done.is_file() and done.read_text() == mark:
-            return IMAGE
-        scratch = Path(tempfile.mkdtemp(prefix=".aws-wodle-bookworm-", dir=MACHINES))
+            return image
+        mirror = debian_mirror(suite)
+        reason = suite_missing(suite, mirror)
+        if reason is not None:
+            raise RuntimeError(reason)
+        scratch = Path(tempfile.mkdtemp(prefix=f".aws-wodle-{suite}-", dir=MACHINES))
         try:
             result = run(
-                ["debootstrap", "--variant=minbase", f"--include={mark}", "bookworm",
-                 str(scratch), debian_mirror()],
+                ["debootstrap", "--variant=minbase", f"--include={mark}", suite, str(scratch),
+                 mirror],
             )  # fmt: skip
             if result.returncode != 0:
-                raise RuntimeError(f"debootstrap failed: {result.stdout[-2000:]}")
+                raise RuntimeError(f"debootstrap {suite} failed: {result.stdout[-2000:]}")
             (scratch / IMAGE_MARK).write_text(mark)
-            shutil.rmtree(IMAGE, ignore_errors=True)
-            scratch.rename(IMAGE)
+            shutil.rmtree(image, ignore_errors=True)
+            scratch.rename(image)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-    return IMAGE
+    return image
 
 
 class Container:

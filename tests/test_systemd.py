@@ -1,12 +1,14 @@
-"""The package under a real systemd: a Debian 12 container booted with systemd-nspawn.
+"""The package under a real systemd: Debian 12 and Debian 13 containers booted with
+systemd-nspawn, one after the other.
 
-The module builds the .deb (packaging/build_deb.py), installs it in the container with apt
+The module builds the .deb (packaging/build_deb.py), installs it in each container with apt
 as an operator does, and checks the units there for real: readiness, status, events through
 the hardening to a stand-in manager's queue socket, reload, watchdog, restarts with the
 manager, exit codes, journal priorities and the state directory, for the main unit and for
 a template instance; then upgrade and removal. CloudWatch Logs is a moto server on the host,
-reached from the container's loopback through two relays (the container has no network).
-It needs root; without it, or without systemd-nspawn, it says why it skips.
+seeded once for both suites and reached from the container's loopback through two relays
+(the container has no network). It needs root; without it, or without systemd-nspawn, it
+says why it skips, and a suite the mirror does not serve is skipped on its own.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ import nspawn
 from conftest import MotoServer, now_ms, seed
 from debpkg import build_deb
 
-# One worker runs them all, in order, on one container (make test uses --dist loadfile).
+# One worker runs them all, in order, on one container a suite, bookworm's tests first
+# (make test uses --dist loadfile; a module-scoped parameter keeps a suite's tests together).
 
 HERE = Path(__file__).resolve().parent
 SHARED = "/srv/test"  # the host folder bound into the container
@@ -61,6 +64,8 @@ ExecStart=/usr/bin/python3 {SHARED}/relay.py tcp:127.0.0.1:4566 unix:{SHARED}/mo
 WantedBy=multi-user.target
 """
 CREDENTIALS = "[default]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+# The Debian suites the package is booted on, and the python3 each one has.
+SUITES = {"bookworm": "3.11", "trixie": "3.13"}
 
 
 @dataclass(frozen=True)
@@ -130,9 +135,21 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 @dataclass
+class Cloud:
+    """What both suites share: the package, and moto seeded once, reachable through a Unix
+    socket in the folder that each container gets bound at SHARED."""
+
+    shared: Path
+    deb: Path
+    seeded_at: float
+    seed_start: int
+
+
+@dataclass
 class Machine:
     """The booted container with the package installed, and what the tests need around it."""
 
+    suite: str
     box: nspawn.Container
     shared: Path
     deb: Path
@@ -237,10 +254,9 @@ def provision(box: nspawn.Container) -> None:
 
 
 @pytest.fixture(scope="module")
-def machine() -> Iterator[Machine]:
-    """A booted bookworm container with our .deb installed by apt, a stand-in manager and
-    moto reachable; the package was installed before the manager's user existed."""
-    # A first run builds the package and the Debian image (minutes): not a hang to report.
+def cloud() -> Iterator[Cloud]:
+    """The .deb built once, and moto seeded once for both suites, with the host's relay."""
+    # A first run builds the package and the Debian images (minutes): not a hang to report.
     faulthandler.cancel_dump_traceback_later()
     for reason in (nspawn.why_not(), nspawn.ensure_tools()):
         if reason is not None:
@@ -249,10 +265,6 @@ def machine() -> Iterator[Machine]:
         pytest.skip("dpkg-deb is missing: the package cannot be built here")
     # AWS_WODLE_DEB tests a package built elsewhere (a release candidate) instead.
     deb = Path(os.environ["AWS_WODLE_DEB"]) if "AWS_WODLE_DEB" in os.environ else build_deb()
-    try:
-        image = nspawn.base_image()
-    except RuntimeError as exc:
-        pytest.skip(f"cannot build the Debian 12 image: {exc}")
     shared = Path(tempfile.mkdtemp(prefix="aws-wodle-systemd-"))
     shared.chmod(0o777)  # the stand-in manager, as wazuh, writes its record there
     for script in ("manager.py", "relay.py"):
@@ -262,44 +274,66 @@ def machine() -> Iterator[Machine]:
         [sys.executable, str(HERE / "container" / "relay.py"), f"unix:{shared}/moto.sock",
          f"tcp:127.0.0.1:{moto.port}"],
     )  # fmt: skip
-    logs = moto.client()
-    start = now_ms() - 120_000
-    for flavor in FLAVORS:
-        for group in SEEDS:
-            seed(logs, flavor.group(group), {"s": messages(flavor, group)}, start=start)
-    seeded_at = time.monotonic()
     try:
-        box = nspawn.Container(image, {str(shared): SHARED}, shared / "nspawn.log")
-    except RuntimeError as exc:
-        relay.kill()
-        moto.stop()
-        pytest.skip(f"systemd-nspawn cannot boot a container here: {exc}")
-    try:
-        machine = Machine(box, shared, deb, subprocess.CompletedProcess([], 0), seeded_at, start)
-        machine.first_install = machine.install(deb)
-        assert machine.first_install.returncode == 0, machine.first_install.stdout
-        provision(box)
-        yield machine
+        logs = moto.client()
+        start = now_ms() - 120_000
+        for flavor in FLAVORS:
+            for group in SEEDS:
+                seed(logs, flavor.group(group), {"s": messages(flavor, group)}, start=start)
+        yield Cloud(shared, deb, time.monotonic(), start)
     finally:
-        box.stop()
         relay.kill()
         relay.wait()
         moto.stop()
         shutil.rmtree(shared, ignore_errors=True)
 
 
+@pytest.fixture(scope="module", params=list(SUITES))
+def machine(request: pytest.FixtureRequest, cloud: Cloud) -> Iterator[Machine]:
+    """A booted container of the suite with our .deb installed by apt, a stand-in manager
+    and moto reachable; the package was installed before the manager's user existed."""
+    suite: str = request.param
+    faulthandler.cancel_dump_traceback_later()  # a first run builds the image (a minute)
+    try:
+        image = nspawn.base_image(suite)
+    except RuntimeError as exc:
+        pytest.skip(f"cannot build the Debian {nspawn.SUITES[suite]} ({suite}) image: {exc}")
+    # The previous suite's record and packages go; the stand-in manager, as wazuh, creates
+    # its record anew (one left by root would refuse it).
+    for old in (cloud.shared / RECORD, *cloud.shared.glob("*.deb")):
+        old.unlink(missing_ok=True)
+    log = cloud.shared / f"nspawn-{suite}.log"
+    try:
+        box = nspawn.Container(image, {str(cloud.shared): SHARED}, log)
+    except RuntimeError as exc:
+        pytest.skip(f"systemd-nspawn cannot boot the {suite} container here: {exc}")
+    try:
+        machine = Machine(
+            suite, box, cloud.shared, cloud.deb, subprocess.CompletedProcess([], 0),
+            cloud.seeded_at, cloud.seed_start,
+        )  # fmt: skip
+        machine.first_install = machine.install(cloud.deb)
+        assert machine.first_install.returncode == 0, machine.first_install.stdout
+        provision(box)
+        yield machine
+    finally:
+        box.stop()
+
+
 # Install, as an operator does ------------------------------------------------------------
 
 
 def test_apt_installs_the_package_without_starting_it(machine: Machine) -> None:
-    """apt installs the .deb offline: a virtualenv of the system's python3 under /opt, the
-    command, both units, the example; nothing enabled or started; no manager user yet, so
-    no state directory, and it says so."""
+    """apt installs the .deb offline: a virtualenv of the suite's own python3 (3.11 on
+    Debian 12, 3.13 on 13) under /opt, the command, both units, the example; nothing
+    enabled or started; no manager user yet, so no state directory, and it says so."""
     box = machine.box
     said = machine.first_install.stdout + machine.first_install.stderr
     assert "no user 'wazuh'" in said
     assert "systemctl enable --now aws-wodle" in said
     assert "home = /usr/bin" in box.check("cat /opt/aws-wodle/pyvenv.cfg")
+    python = "import sys; print('%d.%d' % sys.version_info[:2])"
+    assert box.check(f'/opt/aws-wodle/bin/python -c "{python}"').strip() == SUITES[machine.suite]
     assert box.check("readlink /usr/bin/aws-wodle").strip() == "/opt/aws-wodle/bin/aws-wodle"
     version = box.check("runuser -u wazuh -- aws-wodle --version").strip()
     assert version.startswith("aws-wodle ")
