@@ -27,7 +27,7 @@ typecheck: $(STAMP)
 
 # Two workers: most tests wait on real processes, sockets and moto, not on the CPU.
 # loadfile keeps each file's tests on one worker, in order: tests/test_systemd.py's share one
-# container. (--dist loadgroup would not: with pytest 9 its xdist_group marks are ignored.)
+# container a Debian suite. (--dist loadgroup would not: with pytest 9 its xdist_group marks are ignored.)
 test: lint typecheck
 	$(BIN)/python -m pytest -n 2 --dist loadfile
 
@@ -67,8 +67,8 @@ rpm: $(STAMP)
 	command -v rpmbuild >/dev/null || { apt-get update -q && apt-get install -y -q rpm; }
 	$(BIN)/python packaging/build_rpm.py
 
-# The package in a Debian 12 container under its real systemd (root; installs
-# systemd-container and debootstrap if needed, caches the image in /var/lib/machines).
+# The package in Debian 12 and 13 containers under their real systemd (root; installs
+# systemd-container and debootstrap if needed, caches the images in /var/lib/machines).
 systemd-test: $(STAMP)
 	$(BIN)/python -m pytest -v tests/test_systemd.py
 
