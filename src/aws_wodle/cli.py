@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -472,11 +473,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif args.once and forwarder.unsent:
         log.error("stopped before the manager's queue took every event; the next run sends them")
         code = EXIT_FAILED
+    if args.once and daemon.signalled is not None:
+        code = _interrupted(daemon.signalled, tally, daemon.services_left)
     if daemon.abandoned:
         # Worker threads are stuck in AWS calls; nothing they hold is uncommitted state.
         logging.shutdown()
         os._exit(code)
     return code
+
+
+def _interrupted(signum: int, tally: Tally, services_left: int) -> int:
+    """Say how far an interrupted ``run --once`` got; its exit code, as shells give a
+    command a signal ended: 128 plus the signal's number (130 SIGINT, 143 SIGTERM)."""
+    name = signal.Signals(signum).name
+    unstarted = f", {services_left} services not started" if services_left else ""
+    log.error(
+        "interrupted by %s: %d events sent, %d groups read to the end, %d groups left%s; "
+        "the next run resumes where this one stopped",
+        name,
+        tally.events,
+        tally.groups,
+        tally.left,
+        unstarted,
+    )
+    return 128 + signum
 
 
 def _ms_iso(ms: int | None) -> str:
@@ -508,6 +528,7 @@ def _group_row(record: GroupRecord, now: float) -> dict[str, object]:
         "newest_ingestion_time": _ms_iso(c.newest_ingestion),
         "read_under_way": c.cycle is not None,
         "backfill_pending": c.gap is not None,
+        "events_held": c.held,
         "last_collection_time": _s_iso(record.last_collected),
         "last_checked_time": _s_iso(record.last_checked),
         "last_checked_age_seconds": (
@@ -642,6 +663,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             "EVENTS",
             "COLLECTED UP TO",
             "BEHIND",
+            "HELD",
             "LAST CHECKED",
             "CHECKED AGO",
         ),
@@ -654,6 +676,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 str(r["events_forwarded"]),
                 str(r["collected_up_to"]),
                 _human_seconds(r["behind_seconds"]),
+                str(r["events_held"]),
                 str(r["last_checked_time"]),
                 _human_seconds(r["last_checked_age_seconds"]),
             )

@@ -78,6 +78,13 @@ class Access(Protocol):
     def logs(self, region: str, budget: RegionBudget | None = None) -> LogsApi: ...
 
 
+def held_note(held: int) -> str:
+    """What a cycle line says of the events held for the settle margin (none: nothing)."""
+    if not held:
+        return ""
+    return f"; {held} events held for the settle margin (the next read sends them)"
+
+
 def spread(key: GroupKey) -> float:
     """A fixed share of ``ABSENT_SPREAD_SECONDS`` for a group in a region."""
     seed = f"{key.account}/{key.region}/{key.group}".encode()
@@ -219,17 +226,19 @@ class ServicePass:
                     tally.fail("GroupNotFound", message)
                     log.error("%s", message)
         log.info(
-            "%s, account %s: %d events, %d bytes, %d groups read, %d discarded, %d deleted, "
-            "%d failures, %.2f s",
+            "%s, account %s: %d events, %d bytes, %d groups read%s, %d discarded, %d deleted, "
+            "%d failures, %.2f s%s",
             self.name,
             account,
             tally.events,
             tally.bytes,
             tally.groups,
+            f" ({tally.left} left by a stop request)" if tally.left else "",
             tally.discarded,
             tally.deleted,
             len(tally.failures),
             time.monotonic() - started,
+            held_note(tally.held),
         )
         return tally
 
@@ -334,6 +343,7 @@ class ServicePass:
         key = job.key
         where = f"account {key.account}, region {key.region}, log group {key.group}"
         if self.ctx.stop.is_set():
+            tally.left += 1
             return tally, True
         try:
             # The request budget is the caller's: a cross-account read spends the quota of
@@ -354,6 +364,7 @@ class ServicePass:
                 options=options,
             ).run(start)
         except Stopped:
+            tally.left += 1
             return tally, True
         except (GroupNotFound, RegionUnavailable) as exc:
             if job.kind == PREFIX and isinstance(exc, GroupNotFound):

@@ -96,6 +96,10 @@ class Daemon:
     notifier: Notifier = field(default_factory=Notifier)
     bar: TextIO | None = None  # a terminal to draw a progress bar on (run --once)
     abandoned: bool = False
+    # The signal that asked for the stop (SIGTERM, SIGINT), if one did.
+    signalled: int | None = None
+    # Services a stop request left unstarted (run --once reports them).
+    services_left: int = 0
     last_status: str = "starting"
     # The settings file's [[kinesis]] sources (read again after each reload), and how a
     # worker is made for one; the daemon runs one per source, from start to stop.
@@ -147,8 +151,9 @@ class Daemon:
         report_broken(run.wodle, total)
 
         def work() -> None:
-            for service, access in run.accesses:
+            for done, (service, access) in enumerate(run.accesses):
                 if self.ctx.stop.is_set():
+                    self.services_left += len(run.accesses) - done
                     break
                 try:
                     total.add(ServicePass(service, access, self.ctx).run())
@@ -219,9 +224,11 @@ class Daemon:
         """Run every enabled wodle once, now, whatever its schedule."""
         config = self.config or self.start()
         total = Tally()
-        for run in self._runs(config, self.now()):
+        runs = self._runs(config, self.now())
+        for run in runs:
             if self.ctx.stop.is_set():
-                break
+                self.services_left += len(run.accesses)
+                continue
             total.add(self.run_wodle(run))
         return total
 
@@ -239,7 +246,9 @@ class Daemon:
         """SIGTERM and SIGINT stop after the page in hand; SIGHUP re-reads the configuration
         (``load``), between cycles."""
 
-        def on_stop(_sig: int, _frame: FrameType | None) -> None:
+        def on_stop(sig: int, _frame: FrameType | None) -> None:
+            if self.signalled is None:
+                self.signalled = sig
             self.request_stop()
 
         def on_hup(_sig: int, _frame: FrameType | None) -> None:

@@ -172,8 +172,11 @@ class GroupPass:
             log.info("%s: resuming the read interrupted before", self.where)
             page = self.api.filter(self.target, start=start, prefix=self._prefix, ids=self._ids)
         chooser = window.Selector(window.cycle_rule(cursor, cycle.fence), cycle.mark, seeds)
-        cursor = self._drain(cursor, page, chooser, start=start, end=None, marked=_cycle_marked)
-        done = replace(cursor, fence=cycle.fence, cycle=None)
+        try:
+            cursor = self._drain(cursor, page, chooser, start=start, end=None, marked=_cycle_marked)
+        finally:
+            self.tally.held += chooser.held
+        done = window.read_done(cursor, cycle, self.settings.settle_ms, chooser.held)
         self.out.store.finish(self.key, done)
         self.out.progress.finished(self.key)
         return done
@@ -197,6 +200,7 @@ class GroupPass:
             names = [name for name in names if self._keep(name)]
         marks = self.out.store.stream_marks(self.key)
         rule = window.cycle_rule(cursor, cycle.fence)
+        held = 0
         for name in names:
             mark = marks.get(name, Boundary())
             if mark == window.DONE:
@@ -207,11 +211,14 @@ class GroupPass:
                 cursor = self._read_stream(cursor, name, cycle.lo, mark, chooser)
             except GroupNotFound:
                 log.info("%s: stream %s vanished while being read", self.where, name)
+            finally:
+                held += chooser.held
+                self.tally.held += chooser.held
             self.out.store.save_stream_mark(self.key, name, window.DONE, cursor, {})
             self.tally.streams += 1
             if self.out.stop.is_set():
                 raise Stopped
-        done = replace(cursor, fence=cycle.fence, cycle=None)
+        done = window.read_done(cursor, cycle, self.settings.settle_ms, held)
         self.out.store.finish(self.key, done)
         return done
 
@@ -246,8 +253,11 @@ class GroupPass:
         page = self.api.filter(
             self.target, start=start, end=gap.until, prefix=self._prefix, ids=self._ids
         )
+        # What comes in after this request is a late event; what came in after the gap's
+        # fence and before it, the reads after the backfill send (its tail).
+        began = page.server_ms
         cursor = self._drain(cursor, page, chooser, start=start, end=gap.until, marked=_gap_marked)
-        done = replace(cursor, gap=None)
+        done = window.backfill_done(cursor, gap, began)
         self.out.store.save(self.key, done, {})
         log.info("%s: the gap before the former only_logs_after was collected", self.where)
         return done

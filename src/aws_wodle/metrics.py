@@ -185,6 +185,17 @@ class Metrics:
                 f'account="{_label(account)}",region="{_label(region)}",group="{_label(group)}"'
             )
             out.append(f"aws_wodle_lag_seconds{{{labels}}} {lag / 1000:.3f}")
+        family(
+            "aws_wodle_events_held",
+            "gauge",
+            "Events each group's last read saw ingested inside the --settle margin and left "
+            "for the next read.",
+        )
+        for account, region, group, held in self.state.group_held():
+            labels = (
+                f'account="{_label(account)}",region="{_label(region)}",group="{_label(group)}"'
+            )
+            out.append(f"aws_wodle_events_held{{{labels}}} {held}")
         if self.push is not None:
             self.push.render(out, family, _label)
         return "\n".join(out) + "\n"

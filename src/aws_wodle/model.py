@@ -111,7 +111,11 @@ class Cursor:
     the group was first seen). ``fence``: every event with a timestamp from ``covered_from``
     on, ingested at or before it, was sent (None until a first read completed).
     ``newest_ts``/``newest_ingestion``: of the events sent. ``cycle``/``gap``: reads under
-    way."""
+    way. ``tail_lo``/``tail_until``: after a read of the whole range (a first collection
+    or a backfill), reads start no later than ``tail_lo`` in event time until a completed
+    read's fence reaches ``tail_until`` (AWS's clock just before that read began), so that the
+    events it left for its settle margin are sent whatever their timestamp. ``held``: the
+    events the last completed read left for its settle margin (they come with the next)."""
 
     covered_from: int
     fence: int | None = None
@@ -119,6 +123,9 @@ class Cursor:
     newest_ingestion: int | None = None
     cycle: Cycle | None = None
     gap: Gap | None = None
+    tail_lo: int | None = None
+    tail_until: int | None = None
+    held: int = 0
 
 
 @dataclass(frozen=True)

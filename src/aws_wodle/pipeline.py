@@ -81,6 +81,10 @@ class Tally:
     skipped: int = 0
     deleted: int = 0
     groups: int = 0
+    # Events seen ingested inside the settle margin and left for the next read.
+    held: int = 0
+    # Groups a stop request left unread or part read.
+    left: int = 0
     failures: list[str] = field(default_factory=list)
     reasons: Counter[str] = field(default_factory=Counter)
     # Events sent per (region, group, stream), and how late the events sent were (seconds from
@@ -99,6 +103,8 @@ class Tally:
             self.skipped += other.skipped
             self.deleted += other.deleted
             self.groups += other.groups
+            self.held += other.held
+            self.left += other.left
             self.failures.extend(other.failures)
             self.reasons.update(other.reasons)
             self.per_stream.update(other.per_stream)

@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS cursors (
     gap_fence INTEGER,
     gap_mark_ts INTEGER,
     gap_mark TEXT NOT NULL DEFAULT '[]',
+    tail_lo INTEGER,
+    tail_until INTEGER,
+    held INTEGER NOT NULL DEFAULT 0,
     events INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0,
     last_collected REAL,
@@ -268,6 +271,7 @@ class StateStore:
             _refuse_newer(db, self.path)
             _upgrade_v1(db)
             db.executescript(_SCHEMA)
+            _add_cursor_columns(db)
             _take_seeds_v1(db)
             _write_version(db)
         except BaseException:
@@ -467,6 +471,16 @@ class StateStore:
             ).fetchall()
         return [(str(a), str(r), str(g), max(0, now_ms - int(f))) for a, r, g, f in rows]
 
+    def group_held(self) -> list[tuple[str, str, str, int]]:
+        """(account, region, group, events): what each group's last completed read left
+        for the settle margin (the next read sends it)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT account, region, log_group, held FROM cursors WHERE fence IS NOT NULL "
+                "ORDER BY account, region, log_group"
+            ).fetchall()
+        return [(str(a), str(r), str(g), int(h or 0)) for a, r, g, h in rows]
+
     # groups, identities, absent groups, failures ----------------------------------------
 
     def group_default_start(self, account: str, region: str, group: str, proposed: int) -> int:
@@ -637,7 +651,14 @@ def read_push_problems(path: str | os.PathLike[str]) -> list[tuple[str, str, flo
 _GROUP_WHERE = "account = ? AND region = ? AND log_group = ?"
 _CURSOR_COLUMNS = (
     "covered_from, fence, newest_ts, newest_ingestion, cycle_lo, cycle_fence, mark_ts, mark, "
-    "gap_start, gap_until, gap_fence, gap_mark_ts, gap_mark"
+    "gap_start, gap_until, gap_fence, gap_mark_ts, gap_mark, tail_lo, tail_until, held"
+)
+# Columns added to the cursors table since schema version 2 (an older aws-wodle ignores
+# them, so the version is unchanged), with their definitions.
+_ADDED_CURSOR_COLUMNS = (
+    ("tail_lo", "INTEGER"),
+    ("tail_until", "INTEGER"),
+    ("held", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 
@@ -656,6 +677,7 @@ def _boundary(ts: object, digests: object) -> Boundary:
 def _cursor(row: tuple[object, ...]) -> Cursor:
     covered, fence, newest_ts, newest_in, cycle_lo, cycle_fence, mark_ts, mark = row[:8]
     gap_start, gap_until, gap_fence, gap_mark_ts, gap_mark = row[8:13]
+    tail_lo, tail_until, held = row[13:16]
     cycle = None
     if cycle_lo is not None and cycle_fence is not None:
         cycle = Cycle(int(str(cycle_lo)), int(str(cycle_fence)), _boundary(mark_ts, mark))
@@ -674,6 +696,9 @@ def _cursor(row: tuple[object, ...]) -> Cursor:
         newest_ingestion=_int(newest_in),
         cycle=cycle,
         gap=gap,
+        tail_lo=_int(tail_lo),
+        tail_until=_int(tail_until),
+        held=_int(held) or 0,
     )
 
 
@@ -687,8 +712,9 @@ def _upsert_cursor(
     db.execute(
         "INSERT INTO cursors (account, region, log_group, covered_from, fence, newest_ts, "
         "newest_ingestion, cycle_lo, cycle_fence, mark_ts, mark, gap_start, gap_until, "
-        "gap_fence, gap_mark_ts, gap_mark, events, bytes, last_collected) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "gap_fence, gap_mark_ts, gap_mark, tail_lo, tail_until, held, events, bytes, "
+        "last_collected) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (account, region, log_group) DO UPDATE SET "
         "covered_from = excluded.covered_from, fence = excluded.fence, "
         "newest_ts = excluded.newest_ts, newest_ingestion = excluded.newest_ingestion, "
@@ -696,6 +722,7 @@ def _upsert_cursor(
         "mark_ts = excluded.mark_ts, mark = excluded.mark, gap_start = excluded.gap_start, "
         "gap_until = excluded.gap_until, gap_fence = excluded.gap_fence, "
         "gap_mark_ts = excluded.gap_mark_ts, gap_mark = excluded.gap_mark, "
+        "tail_lo = excluded.tail_lo, tail_until = excluded.tail_until, held = excluded.held, "
         "events = cursors.events + excluded.events, bytes = cursors.bytes + excluded.bytes, "
         "last_collected = CASE WHEN excluded.events > 0 THEN excluded.last_collected "
         "ELSE cursors.last_collected END",
@@ -714,6 +741,9 @@ def _upsert_cursor(
             c.gap.fence if c.gap else None,
             gap_mark.ts,
             json.dumps(list(gap_mark.digests)),
+            c.tail_lo,
+            c.tail_until,
+            c.held,
             events,
             nbytes,
             now if events else None,
@@ -761,18 +791,25 @@ def _group_records(db: sqlite3.Connection) -> list[GroupRecord]:
             "GROUP BY account, region, log_group"
         )
     }
+    # A file not yet opened by this version (status reads it as it is) lacks the columns
+    # added since: they read as empty.
+    present = {str(r[1]) for r in db.execute("PRAGMA table_info(cursors)")}
+    columns = _CURSOR_COLUMNS
+    for name, _ in _ADDED_CURSOR_COLUMNS:
+        if name not in present:
+            columns = columns.replace(f", {name}", f", NULL AS {name}")
     rows = db.execute(
-        f"SELECT account, region, log_group, {_CURSOR_COLUMNS}, events, bytes, last_collected, "
+        f"SELECT account, region, log_group, {columns}, events, bytes, last_collected, "
         "last_checked FROM cursors ORDER BY account, region, log_group"
     ).fetchall()
     out = []
     for row in rows:
         key = GroupKey(str(row[0]), str(row[1]), str(row[2]))
-        events, nbytes, last_collected, last_checked = row[16:20]
+        events, nbytes, last_collected, last_checked = row[19:23]
         out.append(
             GroupRecord(
                 key=key,
-                cursor=_cursor(tuple(row[3:16])),
+                cursor=_cursor(tuple(row[3:19])),
                 events=int(events),
                 bytes=int(nbytes),
                 last_collected=None if last_collected is None else float(last_collected),
@@ -806,6 +843,14 @@ def _write_version(db: sqlite3.Connection) -> None:
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (str(SCHEMA_VERSION),),
     )
+
+
+def _add_cursor_columns(db: sqlite3.Connection) -> None:
+    """Give a cursors table written before them the columns added since."""
+    present = {str(row[1]) for row in db.execute("PRAGMA table_info(cursors)")}
+    for name, definition in _ADDED_CURSOR_COLUMNS:
+        if name not in present:
+            db.execute(f"ALTER TABLE cursors ADD COLUMN {name} {definition}")
 
 
 def _upgrade_v1(db: sqlite3.Connection) -> None:

@@ -12,6 +12,11 @@ arrived no later than the lookback after it happened. The rules:
   the last fence, are read once (a ``Gap``); later ones come with the ordinary reads.
 - ``only_logs_after`` moved later than the newest event sent: collection restarts there.
 - Moves are applied between reads, never in the middle of one.
+- A read of the whole range (a first collection, a backfill) sends what was ingested up
+  to its fence; what it left for the settle margin may carry any timestamp of the range.
+  So the reads after it start at the range's start (the cursor's *tail*) until one's fence
+  has passed the moment the whole-range read began: each of those events is sent once,
+  by the read whose fences enclose its ingestion, whatever the lookback.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from .boundary import Seen
-from .model import Boundary, Cursor, Gap, LogEvent
+from .model import Boundary, Cursor, Cycle, Gap, LogEvent
 
 # A mark that every event of a stream was read (per-stream reads).
 DONE = Boundary(ts=2**62)
@@ -57,9 +62,44 @@ def window_start(cursor: Cursor, lookback_ms: int, seeds: Mapping[str, Boundary]
             return max(cursor.covered_from, min(marks) - lookback_ms)
         return cursor.covered_from
     if lookback_ms > 0:
-        return max(cursor.covered_from, cursor.fence - lookback_ms)
-    newest = cursor.newest_ts if cursor.newest_ts is not None else cursor.covered_from
-    return max(cursor.covered_from, newest)
+        lo = max(cursor.covered_from, cursor.fence - lookback_ms)
+    else:
+        newest = cursor.newest_ts if cursor.newest_ts is not None else cursor.covered_from
+        lo = max(cursor.covered_from, newest)
+    if cursor.tail_lo is not None:
+        lo = min(lo, max(cursor.covered_from, cursor.tail_lo))
+    return lo
+
+
+def read_done(cursor: Cursor, cycle: Cycle, settle_ms: int, held: int) -> Cursor:
+    """The cursor after ``cycle`` completed. A first read (no fence before) opens a tail
+    from where it started to the last millisecond before it began (its fence plus the
+    settle margin): what was ingested by then, it promised; what came in later is a late
+    event like any other. A tail closes with the first read whose fence reaches its end."""
+    tail_lo, tail_until = cursor.tail_lo, cursor.tail_until
+    if cursor.fence is None:
+        began = cycle.fence + settle_ms
+        tail_lo, tail_until = _widen(tail_lo, tail_until, cycle.lo, began - 1)
+    elif tail_until is not None and cycle.fence >= tail_until:
+        tail_lo = tail_until = None
+    return replace(
+        cursor, fence=cycle.fence, cycle=None, tail_lo=tail_lo, tail_until=tail_until, held=held
+    )
+
+
+def backfill_done(cursor: Cursor, gap: Gap, began_ms: int) -> Cursor:
+    """The cursor after the backfill ``gap`` completed (it sent what was ingested up to the
+    gap's fence): a tail from the gap's start to ``began_ms`` (AWS's clock when it began),
+    so the next reads send what came in meanwhile, whatever its timestamp."""
+    tail_lo, tail_until = _widen(cursor.tail_lo, cursor.tail_until, gap.start, began_ms - 1)
+    return replace(cursor, gap=None, tail_lo=tail_lo, tail_until=tail_until)
+
+
+def _widen(lo: int | None, until: int | None, new_lo: int, new_until: int) -> tuple[int, int]:
+    """A tail covering both the one open (if any) and the new one."""
+    if lo is None or until is None:
+        return new_lo, new_until
+    return min(lo, new_lo), max(until, new_until)
 
 
 @dataclass(frozen=True)
@@ -97,7 +137,15 @@ class Selector:
     the rule takes, less those sent before the read's mark and, on a first read after
     per-stream positions, those the stream's position says were sent."""
 
-    __slots__ = ("_fence_hi", "_fence_lo", "_mark", "_seeds", "_ts_from", "_ts_until")
+    __slots__ = (
+        "_fence_hi",
+        "_fence_lo",
+        "_mark",
+        "_seeds",
+        "_ts_from",
+        "_ts_until",
+        "held",
+    )
 
     def __init__(
         self, rule: Rule, mark: Boundary, seeds: Mapping[str, Boundary] | None = None
@@ -108,6 +156,9 @@ class Selector:
         self._fence_hi = rule.fence_hi
         self._mark = Seen(mark)
         self._seeds = {name: Seen(b, by_stream=False) for name, b in (seeds or {}).items()}
+        # Events in the rule's time range ingested after its upper fence: left for the
+        # settle margin (an ordinary read's next read sends them).
+        self.held = 0
 
     def accept(self, event: LogEvent) -> bool:
         """Whether to send ``event``."""
@@ -115,7 +166,10 @@ class Selector:
         if ts < self._ts_from or ts >= self._ts_until:
             return False
         ingested = event.ingestion_time
-        if ingested > self._fence_hi or ingested <= self._fence_lo:
+        if ingested > self._fence_hi:
+            self.held += 1
+            return False
+        if ingested <= self._fence_lo:
             return False
         if self._mark.sent(event):
             return False
