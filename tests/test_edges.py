@@ -3,10 +3,17 @@ settle margin by a first collection or a backfill are sent once, whatever their 
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
+from aws_wodle.budget import Budgets
+from aws_wodle.metrics import Metrics
+from aws_wodle.model import Cursor
+from aws_wodle.state import StateStore, read_status
 from support.fakelogs import Crash
-from test_engine import INTERVAL, LOOKBACK, MINUTE, SETTLE, Rig, drain
+from test_engine import INTERVAL, KEY, LOOKBACK, MINUTE, SETTLE, Rig, drain
 
 
 def _put_old(rig: Rig, age: int, count: int, tag: str) -> list[str]:
@@ -119,3 +126,43 @@ def test_a_crash_between_reads_of_the_tail_loses_and_repeats_nothing() -> None:
     got = rig.sink.messages()
     assert sorted(set(got)) == sorted(expected)
     assert len(got) - len(set(got)) <= 3  # at most the page in flight
+
+
+def test_the_tail_and_held_count_survive_reopening_and_older_files_gain_them(
+    tmp_path: Path,
+) -> None:
+    """A cursor's tail and held count read back the same after reopening; a file written
+    before them is read by ``status`` as it is, and opened, gains them empty."""
+    path = tmp_path / "state.db"
+    cursor = Cursor(covered_from=1, fence=5_000, tail_lo=10, tail_until=9_000, held=7)
+    store = StateStore(path)
+    store.save(KEY, cursor, {})
+    store.close()
+    store = StateStore(path)
+    assert store.cursor(KEY) == cursor
+    assert store.group_held() == [(KEY.account, KEY.region, KEY.group, 7)]
+    store.close()
+    with sqlite3.connect(path) as db:
+        for column in ("tail_lo", "tail_until", "held"):
+            db.execute(f"ALTER TABLE cursors DROP COLUMN {column}")
+    groups, _, _ = read_status(path)
+    assert groups[0].cursor == Cursor(covered_from=1, fence=5_000)
+    store = StateStore(path)
+    assert store.cursor(KEY) == Cursor(covered_from=1, fence=5_000)
+    store.save(KEY, cursor, {})
+    assert store.cursor(KEY) == cursor
+    store.close()
+
+
+def test_the_metrics_show_each_groups_held_events(tmp_path: Path) -> None:
+    """``aws_wodle_events_held`` gives, per group, what its last read left for the settle
+    margin."""
+    store = StateStore(tmp_path / "state.db")
+    store.save(KEY, Cursor(covered_from=1, fence=5_000, held=4), {})
+    text = Metrics(Budgets(), store).render()
+    store.close()
+    assert "# TYPE aws_wodle_events_held gauge" in text
+    assert (
+        f'aws_wodle_events_held{{account="{KEY.account}",region="{KEY.region}",'
+        f'group="{KEY.group}"}} 4'
+    ) in text
