@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from awsproxy import AwsLike, AwsProxy, Fault
-from conftest import Setup, cli_env, now_ms, put, run_cli, seed, service_xml
+from conftest import Setup, cli_env, now_ms, put, run_cli, seed, service_xml, start_daemon
 from test_collect import day
 
 Double = Callable[..., AwsProxy]
@@ -181,3 +181,32 @@ def test_an_interrupted_run_once_exits_non_zero_and_says_how_far(
     setup.sink.wait_for(len(expected))
     lost, repeated = setup.sink.lost_and_repeated(expected)
     assert (lost, repeated) == (0, 0)
+
+
+def test_a_daemons_first_read_loses_nothing_put_just_before_it(
+    setup: Setup, double: Double
+) -> None:
+    """The live run of the issue, through the AWS-like double: a history stream of 175
+    events 15-20 minutes old put two seconds before the daemon's first read; the daemon
+    (every 2 s) sends each once."""
+    proxy = double(AwsLike.all_on(31))
+    logs = _client(proxy)
+    conf = setup.config(
+        service_xml(proxy.url, "app", only_logs_after=day(now_ms() - 3 * 86_400_000)),
+        interval="2s",
+    )
+    history = _names("history", 175)
+    logs.create_log_group(logGroupName="app")
+    logs.create_log_stream(logGroupName="app", logStreamName="h")
+    put(logs, "app", "h", history, now_ms() - 20 * 60_000, step=1700)
+    time.sleep(2)
+    proc = start_daemon(setup, conf, subprocess.PIPE, "--settle", f"{SETTLE:g}s")
+    try:
+        proxy.wait_settled(SETTLE)
+        setup.sink.wait_for(175, timeout=30)
+        time.sleep(5)  # two more cycles: nothing must come twice
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert setup.sink.lost_and_repeated(set(history)) == (0, 0), err
