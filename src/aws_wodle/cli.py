@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -39,7 +40,6 @@ from .settings import (
     unmatched_rules,
 )
 from .settings import describe as describe_settings
-from .signalevent import SignalEvent
 from .state import (
     GroupRecord,
     ImportedStream,
@@ -373,7 +373,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except StateError as exc:
         log.error("%s", exc)
         return EXIT_FAILED
-    stop = SignalEvent()
+    stop = threading.Event()
     # run --once gives up on a manager that stays away (then exits 1); the daemon waits.
     forwarder = QueueForwarder(
         queue,

@@ -9,10 +9,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import FrameType
 from typing import Protocol, TextIO
 
-from . import schedule
+from . import schedule, signals
 from .cloudwatch import AwsAccess
 from .collector import ServicePass
 from .config import CloudWatchService, Config, Wodle
@@ -20,7 +19,6 @@ from .errors import ConfigError, ForwardError
 from .notify import Notifier
 from .pipeline import Context, Stopped, Tally
 from .push.source import KinesisSource
-from .signalevent import SignalEvent
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +105,7 @@ class Daemon:
     make_push: Callable[[KinesisSource], PushRunner] | None = None
     _pushing: tuple[KinesisSource, ...] = ()
     _push: list[PushRunner] = field(default_factory=list)
-    _wake: threading.Event = field(default_factory=SignalEvent)
+    _wake: threading.Event = field(default_factory=threading.Event)
     _reload: bool = False
 
     def start(self) -> Config:
@@ -244,19 +242,18 @@ class Daemon:
 
     def install_signals(self) -> None:
         """SIGTERM and SIGINT stop after the page in hand; SIGHUP re-reads the configuration
-        (``load``), between cycles."""
+        (``load``), between cycles. The actions run in the "signals" thread, never inside
+        a handler (see ``signals``)."""
 
-        def on_stop(sig: int, _frame: FrameType | None) -> None:
+        def on_stop(sig: int) -> None:
             if self.signalled is None:
                 self.signalled = sig
             self.request_stop()
 
-        def on_hup(_sig: int, _frame: FrameType | None) -> None:
+        def on_hup(_sig: int) -> None:
             self.request_reload()
 
-        signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGINT, on_stop)
-        signal.signal(signal.SIGHUP, on_hup)
+        signals.install({signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup})
 
     def _do_reload(self, runs: list[WodleRun]) -> list[WodleRun]:
         self._reload = False

@@ -75,10 +75,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from types import FrameType
 from typing import NoReturn
 
-from . import __version__, logsetup
+from . import __version__, logsetup, signals
 from .cloudwatch import AwsAccess, known_regions
 from .config import (
     DEFAULT_INTERVAL_SECONDS,
@@ -97,7 +96,6 @@ from .forward import WRONG_KIND, QueueForwarder, queue_problem
 from .paths import DEFAULT_HOME, queue_path, state_path
 from .pipeline import DEFAULT_SETTLE_SECONDS, Context, Tally
 from .schedule import Interval
-from .signalevent import SignalEvent
 from .state import StateStore
 
 log = logging.getLogger(__name__)
@@ -532,23 +530,15 @@ def queue_refusal(reason: str, queue: str) -> Refused:
     )
 
 
-def _install_signals(stop: threading.Event, interrupted: threading.Event) -> dict[int, object]:
-    """SIGINT and SIGTERM stop after the page in hand; returns the previous handlers."""
+def _install_signals(stop: threading.Event, interrupted: threading.Event) -> Callable[[], None]:
+    """SIGINT and SIGTERM stop after the page in hand; returns what puts the previous
+    handlers back."""
 
-    def on_signal(_sig: int, _frame: FrameType | None) -> None:
+    def on_signal(_sig: int) -> None:
         interrupted.set()
         stop.set()
 
-    previous: dict[int, object] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, on_signal)
-    return previous
-
-
-def _restore_signals(previous: dict[int, object]) -> None:
-    for sig, handler in previous.items():
-        if handler is not None:
-            signal.signal(sig, handler)  # type: ignore[arg-type]
+    return signals.install({signal.SIGINT: on_signal, signal.SIGTERM: on_signal})
 
 
 def _collect_once(
@@ -604,8 +594,8 @@ def collect(
         state = StateStore(state_path)
     except StateError as exc:
         raise Refused(EXIT_STATE, f"Unexpected error accessing the state file: {exc}") from None
-    stop = SignalEvent()
-    interrupted = SignalEvent()
+    stop = threading.Event()
+    interrupted = threading.Event()
     patience = QueuePatience(queue_wait, stop)
     forwarder = QueueForwarder(queue, stopping=patience)
     patience.forwarder = forwarder
@@ -622,13 +612,13 @@ def collect(
         config=config,
         make_access=lambda _service: access,
     )
-    previous = _install_signals(stop, interrupted)
+    restore_signals = _install_signals(stop, interrupted)
     try:
         tally = _collect_once(
             daemon, access, only_service(config), reparse=reparse, queue=queue, patience=patience
         )
     finally:
-        _restore_signals(previous)
+        restore_signals()
         if not daemon.abandoned:
             forwarder.close()
             state.close()
