@@ -6,6 +6,7 @@ import json
 import random
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -27,14 +28,18 @@ INTERVAL = 10_000
 class Rig:
     """A fake region, a store, a sink and the engine's settings: one cycle at a time."""
 
-    def __init__(self, *, lookback: int = LOOKBACK, settle: int = SETTLE, **fake: object) -> None:
+    def __init__(
+        self, *, lookback: int = LOOKBACK, settle: int = SETTLE, late_every: int = 0, **fake: object
+    ) -> None:
         self.logs = FakeLogs(**fake)  # type: ignore[arg-type]
         self.key = KEY
         self.target: str | None = None
         self.options = GroupOptions()
         self.store = MemoryStore()
         self.sink = ListSink()
-        self.settings = Settings(lookback_ms=lookback, settle_ms=settle, remove_idle_ms=0)
+        self.settings = Settings(
+            lookback_ms=lookback, settle_ms=settle, remove_idle_ms=0, late_every_ms=late_every
+        )
         self.start = self.logs.now - 3_600_000
         self.tally = Tally()
 
@@ -46,7 +51,7 @@ class Rig:
             filter_denied=lambda key: key in self.store.denied,
             deny_filter=self.store.denied.add,
         )
-        settings = Settings(self.settings.lookback_ms, self.settings.settle_ms, 0, remove=remove)
+        settings = replace(self.settings, remove=remove)
         GroupPass(
             self.key,
             self.logs,

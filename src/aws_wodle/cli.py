@@ -136,6 +136,14 @@ def _parser() -> argparse.ArgumentParser:
         "events (e.g. 15m, the default; 0 turns it off: cheapest, but late events are lost)",
     )
     run.add_argument(
+        "--late-every",
+        type=_duration,
+        help="how often a cycle reads the whole lookback for events that arrived more than "
+        "a few seconds after their timestamps; the cycles in between read only the last "
+        "moments, so a late event waits up to this long plus the settle margin and one "
+        "interval (e.g. 5m, the default; 1h reads less; 0: every cycle reads the lookback)",
+    )
+    run.add_argument(
         "--settle",
         type=_duration,
         help="how long after AWS accepts an event it is trusted to be readable (PutLogEvents "
@@ -251,6 +259,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
     """The settings file merged with the flags given (a flag overrides the file)."""
     flags = {
         "lookback": args.lookback,
+        "late_every": args.late_every,
         "settle": args.settle,
         "remove_idle": args.remove_idle,
         "queue_wait": args.queue_wait,
@@ -264,6 +273,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
 def _apply(options: RunOptions, before: RunOptions, ctx: Context) -> None:
     """Use reloaded run options from the next cycle on (reloads happen between cycles)."""
     ctx.lookback = options.lookback
+    ctx.late_every = options.late_every
     ctx.settle = options.settle
     ctx.remove_idle = options.remove_idle
     ctx.discover_every = options.discover_every
@@ -386,6 +396,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         forwarder=forwarder,
         remove_idle=options.remove_idle,
         lookback=options.lookback,
+        late_every=options.late_every,
         settle=options.settle,
         count_streams=options.log_level == "debug",
         stop=stop,

@@ -126,6 +126,7 @@ class ServicePass:
             settle_ms=int(ctx.settle * 1000),
             remove_idle_ms=int(ctx.remove_idle * 1000),
             remove=service.remove_log_streams,
+            late_every_ms=int(ctx.late_every * 1000),
         )
 
     def identity(self) -> tuple[str, str]:

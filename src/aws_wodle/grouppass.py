@@ -54,12 +54,15 @@ LATE_WARNING_SHARE = 0.8
 
 @dataclass(frozen=True)
 class Settings:
-    """How groups are read: the lookback, the settle margin and the removal margin (ms)."""
+    """How groups are read: the lookback, the settle margin and the removal margin (ms);
+    ``late_every_ms``: how often a sweep reads the whole lookback for late events (0: every
+    read does, as reads did before the split)."""
 
     lookback_ms: int
     settle_ms: int
     remove_idle_ms: int
     remove: bool = False
+    late_every_ms: int = 0
 
 
 @dataclass
@@ -159,21 +162,37 @@ class GroupPass:
     def _read_group(self, cursor: Cursor, seeds: Mapping[str, Boundary]) -> Cursor:
         """Read the whole group with FilterLogEvents, from the cycle under way or a new one."""
         cycle = cursor.cycle
+        settle = self.settings.settle_ms
         if cycle is None:
-            lo = window.window_start(cursor, self.settings.lookback_ms, seeds)
-            page = self.api.filter(self.target, start=lo, prefix=self._prefix, ids=self._ids)
-            fence = window.next_fence(page.server_ms, self.settings.settle_ms, cursor.fence)
-            cycle = Cycle(lo=lo, fence=fence)
+            split = window.split_for(self.settings.lookback_ms, self.settings.late_every_ms)
+            estimate = window.next_fence(self.api.now_ms(), settle, cursor.fence)
+            if split is None or window.sweep_due(cursor, split, estimate):
+                lo = window.window_start(cursor, self.settings.lookback_ms, seeds)
+                end = None
+                page = self.api.filter(self.target, start=lo, prefix=self._prefix, ids=self._ids)
+                fence = window.next_fence(page.server_ms, settle, cursor.fence)
+            else:
+                # Prompt events only: event times up to the fence the clock foretells.
+                lo = window.prompt_start(cursor, split)
+                end = estimate + 1
+                page = self.api.filter(
+                    self.target, start=lo, end=end, prefix=self._prefix, ids=self._ids
+                )
+                fence = window.prompt_fence(page.server_ms, settle, cursor.fence, estimate)
+            cycle = Cycle(lo=lo, fence=fence, sweep=end is None)
             cursor = replace(cursor, cycle=cycle)
             self.out.store.save(self.key, cursor, {})
             start = lo
         else:
             start = cycle.mark.ts if cycle.mark.ts is not None else cycle.lo
+            end = None if cycle.sweep else cycle.fence + 1
             log.info("%s: resuming the read interrupted before", self.where)
-            page = self.api.filter(self.target, start=start, prefix=self._prefix, ids=self._ids)
-        chooser = window.Selector(window.cycle_rule(cursor, cycle.fence), cycle.mark, seeds)
+            page = self.api.filter(
+                self.target, start=start, end=end, prefix=self._prefix, ids=self._ids
+            )
+        chooser = window.Selector(window.cycle_rule(cursor, cycle), cycle.mark, seeds)
         try:
-            cursor = self._drain(cursor, page, chooser, start=start, end=None, marked=_cycle_marked)
+            cursor = self._drain(cursor, page, chooser, start=start, end=end, marked=_cycle_marked)
         finally:
             self.tally.held += chooser.held
         done = window.read_done(cursor, cycle, self.settings.settle_ms, chooser.held)
@@ -199,7 +218,7 @@ class GroupPass:
         if self._keep is not None:
             names = [name for name in names if self._keep(name)]
         marks = self.out.store.stream_marks(self.key)
-        rule = window.cycle_rule(cursor, cycle.fence)
+        rule = window.cycle_rule(cursor, cycle)
         held = 0
         for name in names:
             mark = marks.get(name, Boundary())
@@ -366,7 +385,8 @@ class GroupPass:
     def _remove_idle(self, cursor: Cursor) -> None:
         """Delete idle streams whose every event was sent: oldest first, a bounded number
         a cycle, each after a last read finds nothing unsent and nothing recent."""
-        if cursor.fence is None:
+        settled = window.settled_fence(cursor)
+        if settled is None:
             return
         now = self.api.now_ms()
         idle = self._idle_ms()
@@ -383,7 +403,7 @@ class GroupPass:
                 times = [t for t in (info.last_ingestion, info.last_event, info.creation_time) if t]
                 if times and now - max(times) < idle:
                     continue
-                if not self._nothing_left(info.name, lo, cursor.fence, now):
+                if not self._nothing_left(info.name, lo, settled, now):
                     log.debug("%s: stream %s is not idle yet; kept", self.where, info.name)
                     continue
                 with contextlib.suppress(GroupNotFound):

@@ -84,11 +84,14 @@ class Cycle:
     """A read of a group under way: from ``lo`` (event time), every event whose ingestion
     time is at or before ``fence`` and after the cursor's committed fence; ``mark`` is how
     far it has got. Stored before the first event is sent, so a crash resumes the very same
-    read."""
+    read. ``sweep``: whether it also sends late events (those ingested after the cursor's
+    ``late_fence``); a read without it sends prompt events only, and reads event times up to
+    its fence only."""
 
     lo: int
     fence: int
     mark: Boundary = Boundary()
+    sweep: bool = True
 
 
 @dataclass(frozen=True)
@@ -115,7 +118,11 @@ class Cursor:
     or a backfill), reads start no later than ``tail_lo`` in event time until a completed
     read's fence reaches ``tail_until`` (AWS's clock just before that read began), so that the
     events it left for its settle margin are sent whatever their timestamp. ``held``: the
-    events the last completed read left for its settle margin (they come with the next)."""
+    events the last completed read left for its settle margin (they come with the next).
+    ``late_fence``: with reads split by lateness (``window.Split``), every late event
+    (ingested more than the split's margin after its timestamp, or before it) ingested at or
+    before it was sent; ``fence`` then holds for prompt events only. None: the same as
+    ``fence`` (a cursor written before the split, or one never split)."""
 
     covered_from: int
     fence: int | None = None
@@ -126,6 +133,7 @@ class Cursor:
     tail_lo: int | None = None
     tail_until: int | None = None
     held: int = 0
+    late_fence: int | None = None
 
 
 @dataclass(frozen=True)

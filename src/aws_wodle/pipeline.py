@@ -30,6 +30,10 @@ DEFAULT_REMOVE_IDLE_SECONDS = 600.0
 # Events up to this late (ingestion time minus timestamp) are forwarded exactly once: it
 # covers VPC Flow Logs (10-minute windows plus delivery) and CloudTrail (minutes behind).
 DEFAULT_LOOKBACK_SECONDS = 900.0
+# Events later than a few seconds (``window.LATE_MARGIN_MS``) are sent by a sweep of the
+# whole lookback this often; reads in between cover only the last moments. Late events wait
+# up to this long (plus the settle margin and an interval); 0: every read covers the lookback.
+DEFAULT_LATE_EVERY_SECONDS = 300.0
 # PutLogEvents is eventually consistent: an event accepted this long ago is taken to be
 # readable. Reads lag writes by seconds in practice; the margin delays delivery by as much.
 DEFAULT_SETTLE_SECONDS = 30.0
@@ -53,6 +57,7 @@ class Context:
     budgets: Budgets = field(default_factory=Budgets)
     remove_idle: float = DEFAULT_REMOVE_IDLE_SECONDS
     lookback: float = DEFAULT_LOOKBACK_SECONDS
+    late_every: float = DEFAULT_LATE_EVERY_SECONDS
     settle: float = DEFAULT_SETTLE_SECONDS
     # Count events per stream in the tally (the debug log and `legacy` show them); off, a
     # cycle's memory does not grow with the number of streams it read.

@@ -5,6 +5,7 @@ ossec.conf cannot hold lives here: the run options that are also flags (a flag g
 the command line overrides the file) and per-group options (``[[group]]``)::
 
     lookback = "15m"            # durations: "90s", "15m", "1h", or whole seconds
+    late_every = "5m"           # how often late events are swept up (0: every cycle)
     settle = "30s"
     remove_idle = "10m"
     discover_every = "10m"      # how often a prefix entry is listed again, at most
@@ -61,6 +62,7 @@ from .groups import (
 )
 from .metrics import parse_address
 from .pipeline import (
+    DEFAULT_LATE_EVERY_SECONDS,
     DEFAULT_LOOKBACK_SECONDS,
     DEFAULT_REMOVE_IDLE_SECONDS,
     DEFAULT_SETTLE_SECONDS,
@@ -83,7 +85,7 @@ else:  # the backport, a dependency on Python 3.10 only
 # A settings file is a few hundred bytes; anything this large is a mistake.
 MAX_FILE_BYTES = 1024 * 1024
 LOG_LEVELS = ("debug", "info", "warning", "error")
-DURATIONS = ("lookback", "settle", "remove_idle", "discover_every", "queue_wait")
+DURATIONS = ("lookback", "late_every", "settle", "remove_idle", "discover_every", "queue_wait")
 _DURATION = re.compile(r"\s*(\d+)\s*([smhdw]?)\s*")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _TOP_KEYS = (*DURATIONS, "metrics", "log_level", "log_format", "rates", "group", "kinesis")
@@ -143,6 +145,7 @@ class SettingsFile:
     path: str
     found: bool = False
     lookback: float | None = None
+    late_every: float | None = None
     settle: float | None = None
     remove_idle: float | None = None
     discover_every: float | None = None
@@ -569,6 +572,7 @@ def _flag(value: object) -> bool:
 
 _DEFAULTS: dict[str, Any] = {
     "lookback": DEFAULT_LOOKBACK_SECONDS,
+    "late_every": DEFAULT_LATE_EVERY_SECONDS,
     "settle": DEFAULT_SETTLE_SECONDS,
     "remove_idle": DEFAULT_REMOVE_IDLE_SECONDS,
     "discover_every": DEFAULT_DISCOVER_SECONDS,
@@ -586,6 +590,7 @@ class RunOptions:
 
     settings: SettingsFile
     lookback: float
+    late_every: float
     settle: float
     remove_idle: float
     discover_every: float

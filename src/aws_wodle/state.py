@@ -50,6 +50,8 @@ CREATE TABLE IF NOT EXISTS cursors (
     tail_lo INTEGER,
     tail_until INTEGER,
     held INTEGER NOT NULL DEFAULT 0,
+    late_fence INTEGER,
+    cycle_sweep INTEGER,
     events INTEGER NOT NULL DEFAULT 0,
     bytes INTEGER NOT NULL DEFAULT 0,
     last_collected REAL,
@@ -651,14 +653,20 @@ def read_push_problems(path: str | os.PathLike[str]) -> list[tuple[str, str, flo
 _GROUP_WHERE = "account = ? AND region = ? AND log_group = ?"
 _CURSOR_COLUMNS = (
     "covered_from, fence, newest_ts, newest_ingestion, cycle_lo, cycle_fence, mark_ts, mark, "
-    "gap_start, gap_until, gap_fence, gap_mark_ts, gap_mark, tail_lo, tail_until, held"
+    "gap_start, gap_until, gap_fence, gap_mark_ts, gap_mark, tail_lo, tail_until, held, "
+    "late_fence, cycle_sweep"
 )
+_CURSOR_WIDTH = _CURSOR_COLUMNS.count(",") + 1
 # Columns added to the cursors table since schema version 2 (an older aws-wodle ignores
 # them, so the version is unchanged), with their definitions.
 _ADDED_CURSOR_COLUMNS = (
     ("tail_lo", "INTEGER"),
     ("tail_until", "INTEGER"),
     ("held", "INTEGER NOT NULL DEFAULT 0"),
+    # Reads split by lateness: the late events' fence, and whether the read under way is a
+    # sweep (empty: it is, as every read was before the split).
+    ("late_fence", "INTEGER"),
+    ("cycle_sweep", "INTEGER"),
 )
 
 
@@ -677,10 +685,15 @@ def _boundary(ts: object, digests: object) -> Boundary:
 def _cursor(row: tuple[object, ...]) -> Cursor:
     covered, fence, newest_ts, newest_in, cycle_lo, cycle_fence, mark_ts, mark = row[:8]
     gap_start, gap_until, gap_fence, gap_mark_ts, gap_mark = row[8:13]
-    tail_lo, tail_until, held = row[13:16]
+    tail_lo, tail_until, held, late_fence, cycle_sweep = row[13:18]
     cycle = None
     if cycle_lo is not None and cycle_fence is not None:
-        cycle = Cycle(int(str(cycle_lo)), int(str(cycle_fence)), _boundary(mark_ts, mark))
+        cycle = Cycle(
+            int(str(cycle_lo)),
+            int(str(cycle_fence)),
+            _boundary(mark_ts, mark),
+            sweep=_int(cycle_sweep) != 0,
+        )
     gap = None
     if gap_start is not None and gap_until is not None and gap_fence is not None:
         gap = Gap(
@@ -699,6 +712,7 @@ def _cursor(row: tuple[object, ...]) -> Cursor:
         tail_lo=_int(tail_lo),
         tail_until=_int(tail_until),
         held=_int(held) or 0,
+        late_fence=_int(late_fence),
     )
 
 
@@ -712,9 +726,9 @@ def _upsert_cursor(
     db.execute(
         "INSERT INTO cursors (account, region, log_group, covered_from, fence, newest_ts, "
         "newest_ingestion, cycle_lo, cycle_fence, mark_ts, mark, gap_start, gap_until, "
-        "gap_fence, gap_mark_ts, gap_mark, tail_lo, tail_until, held, events, bytes, "
-        "last_collected) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "gap_fence, gap_mark_ts, gap_mark, tail_lo, tail_until, held, late_fence, "
+        "cycle_sweep, events, bytes, last_collected) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (account, region, log_group) DO UPDATE SET "
         "covered_from = excluded.covered_from, fence = excluded.fence, "
         "newest_ts = excluded.newest_ts, newest_ingestion = excluded.newest_ingestion, "
@@ -723,6 +737,7 @@ def _upsert_cursor(
         "gap_until = excluded.gap_until, gap_fence = excluded.gap_fence, "
         "gap_mark_ts = excluded.gap_mark_ts, gap_mark = excluded.gap_mark, "
         "tail_lo = excluded.tail_lo, tail_until = excluded.tail_until, held = excluded.held, "
+        "late_fence = excluded.late_fence, cycle_sweep = excluded.cycle_sweep, "
         "events = cursors.events + excluded.events, bytes = cursors.bytes + excluded.bytes, "
         "last_collected = CASE WHEN excluded.events > 0 THEN excluded.last_collected "
         "ELSE cursors.last_collected END",
@@ -744,6 +759,8 @@ def _upsert_cursor(
             c.tail_lo,
             c.tail_until,
             c.held,
+            c.late_fence,
+            None if c.cycle is None else int(c.cycle.sweep),
             events,
             nbytes,
             now if events else None,
@@ -805,11 +822,12 @@ def _group_records(db: sqlite3.Connection) -> list[GroupRecord]:
     out = []
     for row in rows:
         key = GroupKey(str(row[0]), str(row[1]), str(row[2]))
-        events, nbytes, last_collected, last_checked = row[19:23]
+        end = 3 + _CURSOR_WIDTH
+        events, nbytes, last_collected, last_checked = row[end : end + 4]
         out.append(
             GroupRecord(
                 key=key,
-                cursor=_cursor(tuple(row[3:19])),
+                cursor=_cursor(tuple(row[3:end])),
                 events=int(events),
                 bytes=int(nbytes),
                 last_collected=None if last_collected is None else float(last_collected),

@@ -17,6 +17,17 @@ arrived no later than the lookback after it happened. The rules:
   So the reads after it start at the range's start (the cursor's *tail*) until one's fence
   has passed the moment the whole-range read began: each of those events is sent once,
   by the read whose fences enclose its ingestion, whatever the lookback.
+
+Reads split by lateness (``Split``): an event's lateness (ingestion time minus timestamp) is
+in the event, so it can choose the read that sends it. A *prompt* event (lateness from 0 to
+``LATE_MARGIN_MS``) is sent by the read whose fences (``fence``) enclose its ingestion, and
+such a read need only look at event times from its lower fence less the margin up to its
+upper fence: a few times the interval, not the lookback. Every other event (later than the
+margin, or stamped ahead of its ingestion) is *late*: it is sent by the *sweep* whose own
+fences (``late_fence``) enclose its ingestion; a sweep runs about every ``late_every``, reads
+the whole lookback as an unsplit read does, and sends the prompt events of its own read as
+well. Each event is in one class and ingested between one pair of fences of that class, so
+it is sent once. With no split, every read is a sweep and both fences move together.
 """
 
 from __future__ import annotations
@@ -29,6 +40,71 @@ from .model import Boundary, Cursor, Cycle, Gap, LogEvent
 
 # A mark that every event of a stream was read (per-stream reads).
 DONE = Boundary(ts=2**62)
+# Split reads: an event ingested at most this long after its timestamp is prompt, sent by
+# the next read, which looks back only this far behind its lower fence. It covers agents'
+# batching (the CloudWatch agent flushes every 5 s, Lambda within seconds); a later event is
+# sent by the next sweep instead. Fixed: a read and the sweep must agree on every event's
+# class, also across restarts and changed settings.
+LATE_MARGIN_MS = 20_000
+
+
+@dataclass(frozen=True)
+class Split:
+    """Reads split by lateness: a sweep of the whole lookback about every ``every_ms``,
+    reads of the last moments (prompt events only) in between."""
+
+    every_ms: int
+    margin_ms: int = LATE_MARGIN_MS
+
+
+def split_for(lookback_ms: int, late_every_ms: int) -> Split | None:
+    """The split of a group's reads, or None (every read a sweep): with ``late_every`` 0,
+    or a lookback no longer than the margin (nothing would be left to a sweep)."""
+    if late_every_ms <= 0 or lookback_ms <= LATE_MARGIN_MS:
+        return None
+    return Split(late_every_ms)
+
+
+def late_fence(cursor: Cursor) -> int | None:
+    """The fence up to which late events were sent (the ordinary fence when never split)."""
+    return cursor.late_fence if cursor.late_fence is not None else cursor.fence
+
+
+def settled_fence(cursor: Cursor) -> int | None:
+    """A fence at or before which every event of every class was sent."""
+    late = late_fence(cursor)
+    if late is None or cursor.fence is None:
+        return None
+    return min(late, cursor.fence)
+
+
+def sweep_due(cursor: Cursor, split: Split | None, estimate: int) -> bool:
+    """Whether the read with a fence near ``estimate`` is a sweep: always without a split,
+    and on a first read; else once the last sweep's fence
+    is ``every_ms`` behind, or nearer to it than the next read would be (reads come about
+    ``estimate - fence`` apart), so that sweeps keep their pace whatever the interval."""
+    late = late_fence(cursor)
+    if split is None or cursor.fence is None or late is None:
+        return True
+    step = max(0, estimate - cursor.fence)
+    return estimate - late + step // 2 >= split.every_ms
+
+
+def prompt_start(cursor: Cursor, split: Split) -> int:
+    """The earliest event time a read of prompt events looks at: a prompt event ingested
+    after the fence is at most the margin older than its ingestion."""
+    assert cursor.fence is not None
+    return max(cursor.covered_from, cursor.fence - split.margin_ms)
+
+
+def prompt_fence(server_ms: int, settle_ms: int, previous: int | None, estimate: int) -> int:
+    """The fence of a read of prompt events that asked for event times up to ``estimate``
+    (its fence as the client's clock foretold it): no later than that, as events stamped
+    after it were not read, and never behind the previous fence."""
+    fence = min(server_ms - settle_ms, estimate)
+    if previous is not None and fence < previous:
+        return previous
+    return fence
 
 
 def resolve(cursor: Cursor | None, start: int) -> Cursor:
@@ -43,6 +119,10 @@ def resolve(cursor: Cursor | None, start: int) -> Cursor:
     if start < cursor.covered_from:
         if cursor.fence is None:
             return replace(cursor, covered_from=start)
+        if late_fence(cursor) != cursor.fence:
+            # A backfill takes up from one fence: it waits for the next sweep, which brings
+            # the late events' fence level with the prompt ones'.
+            return cursor
         gap = Gap(start=start, until=cursor.covered_from, fence=cursor.fence)
         return replace(cursor, covered_from=start, gap=gap)
     return cursor
@@ -52,17 +132,19 @@ def window_start(cursor: Cursor, lookback_ms: int, seeds: Mapping[str, Boundary]
     """The earliest event time the next read of the group must look at.
 
     With a fence, an event ingested after it is at most ``lookback_ms`` older than its
-    ingestion, so older events need not be read. Without a lookback, the read starts at the
-    newest event sent (late events older than that are not seen). A first read starts at
-    ``covered_from``, or near the per-stream positions it takes over.
+    ingestion, so older events need not be read (the fence of late events, with a split:
+    this is a sweep's start). Without a lookback, the read starts at the newest event sent
+    (late events older than that are not seen). A first read starts at ``covered_from``, or
+    near the per-stream positions it takes over.
     """
-    if cursor.fence is None:
+    fence = late_fence(cursor)
+    if fence is None:
         marks = [b.ts for b in seeds.values() if b.ts is not None]
         if marks:
             return max(cursor.covered_from, min(marks) - lookback_ms)
         return cursor.covered_from
     if lookback_ms > 0:
-        lo = max(cursor.covered_from, cursor.fence - lookback_ms)
+        lo = max(cursor.covered_from, fence - lookback_ms)
     else:
         newest = cursor.newest_ts if cursor.newest_ts is not None else cursor.covered_from
         lo = max(cursor.covered_from, newest)
@@ -75,15 +157,24 @@ def read_done(cursor: Cursor, cycle: Cycle, settle_ms: int, held: int) -> Cursor
     """The cursor after ``cycle`` completed. A first read (no fence before) opens a tail
     from where it started to the last millisecond before it began (its fence plus the
     settle margin): what was ingested by then, it promised; what came in later is a late
-    event like any other. A tail closes with the first read whose fence reaches its end."""
+    event like any other. A tail closes with the first sweep whose fence reaches its end
+    (what a tail holds beyond the prompt events' reach, sweeps send). A sweep moves both
+    fences; a read of prompt events, the prompt one only."""
     tail_lo, tail_until = cursor.tail_lo, cursor.tail_until
     if cursor.fence is None:
         began = cycle.fence + settle_ms
         tail_lo, tail_until = _widen(tail_lo, tail_until, cycle.lo, began - 1)
-    elif tail_until is not None and cycle.fence >= tail_until:
+    elif cycle.sweep and tail_until is not None and cycle.fence >= tail_until:
         tail_lo = tail_until = None
+    late = cycle.fence if cycle.sweep else late_fence(cursor)
     return replace(
-        cursor, fence=cycle.fence, cycle=None, tail_lo=tail_lo, tail_until=tail_until, held=held
+        cursor,
+        fence=cycle.fence,
+        late_fence=late,
+        cycle=None,
+        tail_lo=tail_lo,
+        tail_until=tail_until,
+        held=held,
     )
 
 
@@ -105,17 +196,27 @@ def _widen(lo: int | None, until: int | None, new_lo: int, new_until: int) -> tu
 @dataclass(frozen=True)
 class Rule:
     """The events a read sends: timestamps from ``ts_from`` up to ``ts_until`` (exclusive),
-    ingested after ``fence_lo`` (when set) and at or before ``fence_hi``."""
+    ingested after ``fence_lo`` (when set) and at or before ``fence_hi``. With a ``margin``,
+    only prompt events (lateness from 0 to the margin) go by ``fence_lo``; late ones go by
+    ``late_lo`` when the read is a sweep (``late``), and are not this read's otherwise."""
 
     ts_from: int
     ts_until: int | None
     fence_lo: int | None
     fence_hi: int
+    margin: int | None = None
+    late_lo: int | None = None
+    late: bool = True
 
 
-def cycle_rule(cursor: Cursor, fence: int) -> Rule:
-    """The rule of an ordinary read up to ``fence``."""
-    return Rule(cursor.covered_from, None, cursor.fence, fence)
+def cycle_rule(cursor: Cursor, cycle: Cycle) -> Rule:
+    """The rule of an ordinary read ``cycle``, a sweep or a read of prompt events."""
+    late = late_fence(cursor)
+    if cycle.sweep and late == cursor.fence:
+        return Rule(cursor.covered_from, None, cursor.fence, cycle.fence)
+    return Rule(
+        cursor.covered_from, None, cursor.fence, cycle.fence, LATE_MARGIN_MS, late, cycle.sweep
+    )
 
 
 def gap_rule(gap: Gap) -> Rule:
@@ -140,6 +241,9 @@ class Selector:
     __slots__ = (
         "_fence_hi",
         "_fence_lo",
+        "_late",
+        "_late_lo",
+        "_margin",
         "_mark",
         "_seeds",
         "_ts_from",
@@ -154,6 +258,9 @@ class Selector:
         self._ts_until = rule.ts_until if rule.ts_until is not None else 2**63
         self._fence_lo = rule.fence_lo if rule.fence_lo is not None else -(2**63)
         self._fence_hi = rule.fence_hi
+        self._margin = rule.margin
+        self._late = rule.late
+        self._late_lo = rule.late_lo if rule.late_lo is not None else -(2**63)
         self._mark = Seen(mark)
         self._seeds = {name: Seen(b, by_stream=False) for name, b in (seeds or {}).items()}
         # Events in the rule's time range ingested after its upper fence: left for the
@@ -166,10 +273,16 @@ class Selector:
         if ts < self._ts_from or ts >= self._ts_until:
             return False
         ingested = event.ingestion_time
+        lowest = self._fence_lo
+        margin = self._margin
+        if margin is not None and not 0 <= ingested - ts <= margin:
+            if not self._late:
+                return False  # a late event: the next sweep's
+            lowest = self._late_lo
         if ingested > self._fence_hi:
             self.held += 1
             return False
-        if ingested <= self._fence_lo:
+        if ingested <= lowest:
             return False
         if self._mark.sent(event):
             return False

@@ -55,6 +55,8 @@ class FakeLogs:
     created: dict[tuple[str, str], int] = field(default_factory=dict)
     group_created: dict[str, int] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
+    # Events FilterLogEvents returned, over every call: what reads cost beyond their calls.
+    returned: int = 0
     _seq: int = 0
 
     # writing (the test's side) -----------------------------------------------------------
@@ -158,6 +160,7 @@ class FakeLogs:
         page, more = self._page(events, token, short=True)
         next_token = self._token(page, token) if more else None
         events_out = [s.event if ids else s.event._replace(event_id="") for s in page]
+        self.returned += len(events_out)
         return Page(events_out, next_token, self.now)
 
     def read(
