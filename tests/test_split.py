@@ -170,7 +170,8 @@ def test_a_backfill_waits_for_the_sweep_and_sends_once() -> None:
     rig.logs.put("app", "s", rig.logs.now - 55 * MINUTE, "old-late")
     _settle_all(rig, 4)
     cursor = rig.store.cursors[KEY]
-    assert cursor.late_fence is not None and cursor.late_fence < (cursor.fence or 0)
+    assert cursor.late_fence is not None
+    assert cursor.late_fence < (cursor.fence or 0)
     rig.start = now - 60 * MINUTE
     rig.cycle()
     assert rig.store.cursors[KEY].gap is None  # waits for the sweep
@@ -201,8 +202,10 @@ def test_the_split_cursor_is_kept_and_older_files_read(tmp_path: Path) -> None:
     db.close()
     old = StateStore(path)
     read = old.cursor(KEY)
-    assert read is not None and read.cycle is not None
-    assert read.late_fence is None and window.late_fence(read) == 500
+    assert read is not None
+    assert read.cycle is not None
+    assert read.late_fence is None
+    assert window.late_fence(read) == 500
     assert read.cycle.sweep
     old.close()
 
