@@ -7,6 +7,7 @@ import grp
 import logging
 import os
 import pwd
+import select
 import socket
 import stat
 import threading
@@ -24,6 +25,8 @@ HEADER = b"1:Wazuh-AWS:"
 MAX_DATAGRAM = 65535
 # Room for the largest datagram plus kernel bookkeeping, so that none is refused for size.
 SEND_BUFFER = 4 * MAX_DATAGRAM
+# How long one send waits for room in a full queue before the wait becomes an outage (EAGAIN),
+# with its backoff, its log line and its chance to notice a stop request.
 SEND_TIMEOUT = 2.0
 # How long `run --once` waits for a manager that is away (a restart takes seconds) before it
 # gives up with exit 1: a run that cannot deliver must fail, not claim success.
@@ -160,6 +163,27 @@ def queue_problem(path: str) -> str | None:
     )
 
 
+def _send(sock: socket.socket, data: bytes, timeout: float = SEND_TIMEOUT) -> None:
+    """Send one datagram on a non-blocking socket, waiting up to ``timeout`` seconds for
+    room while the queue is full; ``TimeoutError`` (an EAGAIN outage) when none came."""
+    deadline: float | None = None
+    while True:
+        try:
+            sock.send(data)
+            return
+        except BlockingIOError:
+            pass
+        now = time.monotonic()
+        if deadline is None:
+            deadline = now + timeout
+        left = deadline - now
+        if left <= 0:
+            raise TimeoutError(errno.EAGAIN, "the manager's queue stayed full")
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT)
+        poller.poll(left * 1000)
+
+
 class QueueForwarder:
     """One connected datagram socket to the manager's queue, kept open and re-opened at need.
 
@@ -216,10 +240,11 @@ class QueueForwarder:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
-                # A full queue blocks a send; the timeout turns that into a retry that can
-                # notice a stop request.
-                sock.settimeout(SEND_TIMEOUT)
                 sock.connect(self.path)
+                # Non-blocking: a send that has room (nearly all) is one system call. A
+                # socket with a timeout would poll before every send; here only a send
+                # that found the queue full waits for room (``_send``).
+                sock.setblocking(False)
             except OSError:
                 sock.close()
                 raise
@@ -237,7 +262,9 @@ class QueueForwarder:
                         sock.send(data)
                         continue
                     except OSError:
-                        pass  # the slow path below reconnects, waits and reports
+                        # The queue full (BlockingIOError) or gone: the slow path below
+                        # waits for room, reconnects, waits out an outage and reports.
+                        pass
                 self._send_one(data)
 
     def _raise_failure(self) -> None:
@@ -254,7 +281,7 @@ class QueueForwarder:
         outage_started: float | None = None
         while True:
             try:
-                self._connect().send(data)
+                _send(self._connect(), data)
             except OSError as exc:
                 # A restarted manager leaves our socket pointing at a dead inode: reconnect.
                 self._drop()
