@@ -541,6 +541,7 @@ class ClassicResult:
     workload: Classic
     runs: list[list[Cycle]]
     old_model: list[Cycle] = field(default_factory=list)  # C only
+    floor: list[Cycle] = field(default_factory=list)  # C only: the orjson reader
 
     def median(self, value: Callable[[list[Cycle]], float]) -> float:
         return statistics.median(value(run) for run in self.runs)
@@ -632,6 +633,28 @@ def old_model_run(env: Env) -> Cycle:
     return env.once("the old module's model", command=command, env={"PYTHONPATH": str(TESTS)})
 
 
+def floor_run(env: Env) -> Cycle:
+    """The orjson reader (benchsupport.orjsonfloor) on the same seed and proxy: the least
+    a Python reader of FilterLogEvents spends, start-up included."""
+    env.fresh_state()  # a ledger of its own: its events count as new
+    after = int(datetime.now(timezone.utc).timestamp() * 1000) - 2 * 86_400_000
+    command = [
+        sys.executable, "-m", "benchsupport.orjsonfloor", "--endpoint", env.proxy.url,
+        "--region", REGION, "--group", flow_group(0), "--queue", env.sink.path,
+        "--start-time", str(after),
+    ]  # fmt: skip
+    path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH")) if p)
+    return env.once("the orjson floor", command=command, env={"PYTHONPATH": path})
+
+
+def has_orjson() -> bool:
+    try:
+        import orjson  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def run_classic(
     workload: Classic, opts: Options, kept: dict[str, Env]
 ) -> tuple[ClassicResult, Env]:
@@ -653,6 +676,16 @@ def run_classic(
         if workload.key == "C":
             for _ in range(opts.repeat):
                 result.old_model.append(old_model_run(env))
+            if has_orjson():
+                for _ in range(opts.repeat):
+                    result.floor.append(floor_run(env))
+                ratios = floor_ratios(result)
+                if ratios is not None:
+                    progress(
+                        f"C: {ratios[0]:.2f}x the orjson floor's CPU, {ratios[1]:.2f}x its wall"
+                    )
+            else:
+                progress("C: orjson is not installed: the orjson floor is not measured")
     except BaseException:
         env.close()
         raise
@@ -699,6 +732,16 @@ def classic_target(
     if key == "Q":
         return "every event delivered", True
     return "reference for D", None
+
+
+def floor_ratios(result: ClassicResult) -> tuple[float, float] | None:
+    """aws-wodle's median CPU and wall time over the orjson floor's (medians of the runs),
+    or None when the floor was not measured."""
+    cpu = [c.measured.cpu for c in result.floor if c.measured and c.new]
+    wall = [c.measured.wall for c in result.floor if c.measured and c.new]
+    if not cpu:
+        return None
+    return result.cpu / statistics.median(cpu), result.wall / statistics.median(wall)
 
 
 def old_cpu_ms_per_k(result: ClassicResult) -> float | None:
@@ -1023,6 +1066,18 @@ def old_model_section(result: ClassicResult) -> str:
             f"CPU per 1,000 events: aws-wodle {ours_cpk:.1f} ms (median of {len(result.runs)} "
             f"run(s)), the old module's model {old:.1f} ms (median of {len(result.old_model)}): "
             f"{ours_cpk / old:.2f} of it (target <= 0.5).",
+        ]
+    ratios = floor_ratios(result)
+    if ratios is not None:
+        floor_cpu = statistics.median(c.measured.cpu for c in result.floor if c.measured)
+        floor_wall = statistics.median(c.measured.wall for c in result.floor if c.measured)
+        lines += [
+            "",
+            f"The orjson floor (benchsupport/orjsonfloor.py: FilterLogEvents through "
+            f"botocore, each body decoded by orjson, a blocking send per event), median of "
+            f"{len(result.floor)}: CPU {floor_cpu:.2f} s, wall {floor_wall:.2f} s; aws-wodle "
+            f"(run --once, start-up included) CPU {result.cpu:.2f} s, wall {result.wall:.2f} s: "
+            f"{ratios[0]:.2f}x its CPU (target <= 1.3), {ratios[1]:.2f}x its wall time.",
         ]
     model = result.old_model[0] if result.old_model else None
     if model is not None:
