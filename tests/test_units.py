@@ -20,7 +20,7 @@ from aws_wodle.collector import MAX_WORKERS
 from aws_wodle.errors import ForwardError
 from aws_wodle.forward import HEADER, MAX_DATAGRAM, QueueForwarder, encode_message, frame
 from aws_wodle.metricserver import MAX_CONNECTIONS
-from aws_wodle.model import Boundary, Cursor, Gap, LogEvent
+from aws_wodle.model import Boundary, Cursor, Cycle, Gap, LogEvent
 
 
 def ev(ts: int, message: str = "m", stream: str = "") -> LogEvent:
@@ -56,7 +56,7 @@ def test_resolve_later_start_restarts_there() -> None:
 def test_fences_tile_ingestion_time() -> None:
     """A read sends what was ingested after the last fence and at or before its own."""
     cursor = Cursor(covered_from=0, fence=100)
-    chooser = window.Selector(window.cycle_rule(cursor, 200), Boundary())
+    chooser = window.Selector(window.cycle_rule(cursor, Cycle(lo=0, fence=200)), Boundary())
     events = [LogEvent(5, "a", 100), LogEvent(5, "b", 101), LogEvent(5, "c", 200),
               LogEvent(5, "d", 201)]  # fmt: skip
     assert [e.message for e in events if chooser.accept(e)] == ["b", "c"]
