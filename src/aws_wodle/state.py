@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -9,7 +10,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -631,20 +632,28 @@ class StateStore:
         self._transaction(work)
 
 
+@contextlib.contextmanager
+def _reading(path: str | os.PathLike[str]) -> Iterator[sqlite3.Connection]:
+    """The state file opened for reading only, as its directory's owner when run as root,
+    following no link there (``statedir``)."""
+    with statedir.entered(Path(path)):
+        db = open_readonly(path)
+        try:
+            yield db
+        finally:
+            db.close()
+
+
 def read_push_problems(path: str | os.PathLike[str]) -> list[tuple[str, str, float, str]]:
     """The ``[[kinesis]]`` sources' standing problems in a state file: (stream, region,
     since, message); none in a state file written before they were recorded."""
     if not Path(path).exists():
         return []
     try:
-        with statedir.entered(Path(path)):
-            db = open_readonly(path)
-            try:
-                rows = db.execute(
-                    "SELECT stream, region, at, message FROM push_problems ORDER BY stream, region"
-                ).fetchall()
-            finally:
-                db.close()
+        with _reading(path) as db:
+            rows = db.execute(
+                "SELECT stream, region, at, message FROM push_problems ORDER BY stream, region"
+            ).fetchall()
     except sqlite3.DatabaseError:
         return []
     return [(str(a), str(b), float(c), str(d)) for a, b, c, d in rows]
@@ -1017,12 +1026,8 @@ def read_imported(path: str | os.PathLike[str]) -> list[ImportedStream]:
     if not Path(path).exists():
         raise StateError(f"no state file at {path}")
     try:
-        with statedir.entered(Path(path)):
-            db = open_readonly(path)
-            try:
-                return _imported(db)
-            finally:
-                db.close()
+        with _reading(path) as db:
+            return _imported(db)
     except sqlite3.OperationalError:
         return []
     except sqlite3.DatabaseError as exc:
@@ -1039,16 +1044,12 @@ def read_status(
     if not Path(path).exists():
         raise StateError(f"no state file at {path}")
     try:
-        with statedir.entered(Path(path)):
-            db = open_readonly(path)
-            try:
-                groups = _group_records(db)
-                records = _stream_records(db) if streams else None
-                failures = [
-                    (float(at), str(m)) for at, m in db.execute("SELECT at, message FROM failures")
-                ]
-            finally:
-                db.close()
+        with _reading(path) as db:
+            groups = _group_records(db)
+            records = _stream_records(db) if streams else None
+            failures = [
+                (float(at), str(m)) for at, m in db.execute("SELECT at, message FROM failures")
+            ]
     except sqlite3.DatabaseError as exc:
         raise StateError(f"cannot read state file {path}: {exc}") from exc
     return groups, records, failures
