@@ -284,12 +284,11 @@ def install(source: Path, target: Path, mode: int = 0o644) -> None:
     target.chmod(mode)
 
 
-def stage(
-    root: Path, *, version: str, arch: str, pythons: tuple[str, ...], own: Path, deps: Path
-) -> None:
-    """Lay out the package's files under ``root``."""
+def stage_common(root: Path, *, units: str, own: Path, deps: Path) -> None:
+    """What both packages hold: the units (in ``units``), the wheels, the examples, rules
+    and README as documentation, and the folder of the /usr/bin link."""
     for unit in UNITS:
-        install(ROOT / "systemd" / unit, root / "lib/systemd/system" / unit)
+        install(ROOT / "systemd" / unit, root / units / unit)
     wheels = root / "usr/share/aws-wodle/wheels"
     install(own, wheels / own.name)
     for wheel in sorted(deps.glob("*.whl")):
@@ -299,10 +298,16 @@ def stage(
     install(ROOT / "etc/aws-wodle.toml.example", doc / "aws-wodle.toml.example")
     install(ROOT / "etc/rules/aws-wodle_rules.xml", doc / "rules" / "aws-wodle_rules.xml")
     install(ROOT / "README.md", doc / "README.md")
-    install(PACKAGING / "debian/copyright", doc / "copyright")
-    link = root / "usr/bin" / NAME
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(f"/opt/{NAME}/bin/{NAME}")
+    (root / "usr/bin").mkdir(parents=True, exist_ok=True)
+
+
+def stage(
+    root: Path, *, version: str, arch: str, pythons: tuple[str, ...], own: Path, deps: Path
+) -> None:
+    """Lay out the package's files under ``root``."""
+    stage_common(root, units="lib/systemd/system", own=own, deps=deps)
+    install(PACKAGING / "debian/copyright", root / "usr/share/doc" / NAME / "copyright")
+    (root / "usr/bin" / NAME).symlink_to(f"/opt/{NAME}/bin/{NAME}")
     meta = root / "DEBIAN"
     for script in SCRIPTS:
         install(PACKAGING / "debian" / script, meta / script, 0o755)

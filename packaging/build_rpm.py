@@ -35,7 +35,6 @@ from build_deb import (
     PACKAGING,
     PLATFORMS,
     ROOT,
-    UNITS,
     build_own_wheel,
     dependency_wheels,
     inputs_digest,
@@ -43,6 +42,7 @@ from build_deb import (
     package_arch,
     project_version,
     run,
+    stage_common,
 )
 
 # The interpreter of the virtualenv: RHEL 8 and 9, Rocky, Alma and Amazon Linux 2023 all
@@ -59,21 +59,10 @@ SCRIPTLETS = {"POST": "post.sh", "POSTTRANS": "posttrans.sh", "PREUN": "preun.sh
 
 def stage(root: Path, own: Path, deps: Path) -> None:
     """Lay out the package's files under ``root``, as the spec's %files lists them."""
-    for unit in UNITS:
-        install(ROOT / "systemd" / unit, root / "usr/lib/systemd/system" / unit)
-    wheels = root / "usr/share/aws-wodle/wheels"
-    install(own, wheels / own.name)
-    for wheel in sorted(deps.glob("*.whl")):
-        install(wheel, wheels / wheel.name)
-    doc = root / "usr/share/doc" / NAME
-    install(ROOT / "etc/ossec.conf.example", doc / "ossec.conf.example")
-    install(ROOT / "etc/aws-wodle.toml.example", doc / "aws-wodle.toml.example")
-    install(ROOT / "etc/rules/aws-wodle_rules.xml", doc / "rules" / "aws-wodle_rules.xml")
-    install(ROOT / "README.md", doc / "README.md")
+    stage_common(root, units="usr/lib/systemd/system", own=own, deps=deps)
     install(PACKAGING / "rpm/copyright", root / "usr/share/licenses" / NAME / "copyright")
-    link = root / "usr/bin" / NAME
-    link.parent.mkdir(parents=True, exist_ok=True)
-    link.symlink_to(f"../../opt/{NAME}/bin/{NAME}")  # relative, as rpm's guidelines ask
+    # relative, as rpm's guidelines ask
+    (root / "usr/bin" / NAME).symlink_to(f"../../opt/{NAME}/bin/{NAME}")
     (root / "opt" / NAME).mkdir(parents=True)  # %ghost: owned, made by the %posttrans
     for folder in [root, *(p for p in root.rglob("*") if p.is_dir() and not p.is_symlink())]:
         folder.chmod(0o755)
