@@ -40,7 +40,11 @@ BASE_ENV = {
 
 # moto makes an event readable the moment it accepts it: no settle margin is needed against
 # it (tests of AWS's eventual consistency go through the AWS-like double, with the default).
-TEST_FLAGS = ("--settle", "0s")
+# Every read covers the lookback (--late-every 0): these suites put events stamped minutes
+# back (``seed`` stamps a minute back) and expect the very next run to send them, which with
+# the default split only a sweep does. The split, the default, is tested by test_split.py,
+# the fault tests (``Via.flags``), the live tests and the systemd container test.
+TEST_FLAGS = ("--settle", "0s", "--late-every", "0")
 
 
 def free_port() -> int:
@@ -415,7 +419,9 @@ class Via:
         return 0.0 if self.proxy is None else self.proxy.like.max_visibility + 1.0
 
     def flags(self) -> tuple[str, ...]:
-        return ("--settle", f"{self.settle:g}s")
+        """The fault tests' flags: the settle margin, and reads split by lateness as by
+        default (after ``TEST_FLAGS``, they override its ``--late-every 0``)."""
+        return ("--settle", f"{self.settle:g}s", "--late-every", "5m")
 
     def client(self, service: str = "logs", region: str = "us-east-1", **kw: Any) -> Any:
         kw.setdefault("aws_access_key_id", "testing")

@@ -44,6 +44,7 @@ SURVIVAL_ROWS = (
     "bad input",
     "bad state file",
     "late events",
+    "late events, reads split by lateness",
     "read-after-write delay",
     "1 MB pages and short pages",
     "stale stream fields",

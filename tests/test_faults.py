@@ -443,15 +443,10 @@ def aws(setup: Setup, double: Any) -> Via:
     return Via(setup.moto, double(AwsLike.all_on(int(os.environ.get("AWS_WODLE_AWS_SEED", "8")))))
 
 
-def test_late_events_are_forwarded_once(setup: Setup, aws: Via) -> None:
-    """Events put 1-12 minutes behind those already read, and a same-ms twin: sent once."""
-    logs = aws.client()
-    now = now_ms()
-    on_time = {f"s{n}": distinct(f"on-time-{n}", 50) for n in range(4)}
-    seed(logs, "app", on_time, start=now - 50)
-    aws.settled()
-    conf = setup.config(aws.service("app"))
-    assert setup.once(conf, *aws.flags()).returncode == 0
+def put_late(logs: Any, now: int) -> tuple[list[str], list[int]]:
+    """100 events stamped 1-12 minutes before ``now`` into streams s0-s3, and a twin of
+    s0's last on-time event at its very millisecond (a prompt event): the messages and the
+    late events' lateness."""
     rng = random.Random(8)
     late: list[str] = []
     latenesses: list[int] = []
@@ -468,11 +463,25 @@ def test_late_events_are_forwarded_once(setup: Setup, aws: Via) -> None:
         late += messages
         latenesses += [now - t for t in stamps]
     put(logs, "app", "s0", ["on-time-0:000049-twin"], now - 50 + 49)
-    late.append("on-time-0:000049-twin")
+    return [*late, "on-time-0:000049-twin"], latenesses
+
+
+def test_late_events_are_forwarded_once(setup: Setup, aws: Via) -> None:
+    """Events put 1-12 minutes behind those already read, and a same-ms twin, with every
+    read covering the lookback (--late-every 0): sent by the next run, once."""
+    logs = aws.client()
+    now = now_ms()
+    on_time = {f"s{n}": distinct(f"on-time-{n}", 50) for n in range(4)}
+    seed(logs, "app", on_time, start=now - 50)
     aws.settled()
-    second = setup.once(conf, *aws.flags())
+    conf = setup.config(aws.service("app"))
+    flags = (*aws.flags(), "--late-every", "0")
+    assert setup.once(conf, *flags).returncode == 0
+    late, latenesses = put_late(logs, now)
+    aws.settled()
+    second = setup.once(conf, *flags)
     assert second.returncode == 0, second.stderr
-    third = setup.once(conf, *aws.flags())  # nothing new: nothing sent again
+    third = setup.once(conf, *flags)  # nothing new: nothing sent again
     assert third.returncode == 0, third.stderr
     expected = {m for messages in on_time.values() for m in messages} | set(late)
     lost, repeated = setup.sink.lost_and_repeated(expected)
@@ -480,9 +489,50 @@ def test_late_events_are_forwarded_once(setup: Setup, aws: Via) -> None:
         aws,
         "late events",
         "after a stream was read, 100 events put with timestamps 1 to 12 minutes older than "
-        "those read, and a twin of the last event read at its very millisecond; two more runs",
-        f"{len(late) - lost} of {len(late)} late events sent (lateness "
+        "those read, and a twin of the last event read at its very millisecond; two more "
+        "runs, each reading the whole lookback (--late-every 0)",
+        f"{len(late) - 1 - lost} of {len(late) - 1} late events sent (lateness "
         f"{min(latenesses) // 60_000}-{max(latenesses) // 60_000} min, within --lookback 15m)",
+        lost=lost,
+        repeated=repeated,
+    )
+    assert (lost, repeated) == (0, 0)
+
+
+def test_late_events_wait_for_the_sweep_and_are_forwarded_once(setup: Setup, aws: Via) -> None:
+    """With reads split by lateness (--late-every 30s): the next run sends the prompt twin
+    but not the late events; the sweep, once due, sends them; nothing is sent twice."""
+    logs = aws.client()
+    now = now_ms()
+    on_time = {f"s{n}": distinct(f"on-time-{n}", 50) for n in range(4)}
+    seed(logs, "app", on_time, start=now - 50)
+    aws.settled()
+    conf = setup.config(aws.service("app"))
+    flags = (*aws.flags(), "--late-every", "30s")
+    began = time.monotonic()
+    assert setup.once(conf, *flags).returncode == 0
+    late, latenesses = put_late(logs, now)
+    aws.settled()
+    second = setup.once(conf, *flags)  # some 10 s on: a read of prompt events only
+    assert second.returncode == 0, second.stderr
+    assert time.monotonic() - began < 20, "too slow to see the read between sweeps"
+    between = setup.sink.messages()
+    assert "on-time-0:000049-twin" in between
+    assert not set(late[:-1]) & set(between), "a late event was sent before the sweep"
+    time.sleep(max(0.0, began + 35 - time.monotonic()))
+    third = setup.once(conf, *flags)  # the sweep
+    assert third.returncode == 0, third.stderr
+    fourth = setup.once(conf, *flags)  # nothing new: nothing sent again
+    assert fourth.returncode == 0, fourth.stderr
+    expected = {m for messages in on_time.values() for m in messages} | set(late)
+    lost, repeated = setup.sink.lost_and_repeated(expected)
+    record(
+        aws,
+        "late events, reads split by lateness",
+        "as above with --late-every 30s: the run 10 s later reads only the last moments; "
+        "the sweep 35 s after the first run reads the lookback; one more run",
+        f"the twin sent by the run between sweeps, the {len(late) - 1} late events "
+        f"(lateness {min(latenesses) // 60_000}-{max(latenesses) // 60_000} min) by the sweep",
         lost=lost,
         repeated=repeated,
     )

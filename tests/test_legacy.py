@@ -156,7 +156,7 @@ def test_short_options_and_silence_without_debug(setup: Setup) -> None:
     short = [
         "-sr", "cloudwatchlogs", "-g", "app", "-r", "us-east-1", "-s", old_date(),
         "-se", setup.moto.url, "-st", setup.moto.url, "--queue", setup.sink.path,
-        "--state", setup.state, "--settle=0",
+        "--state", setup.state, "--settle=0", "--late-every=0",
     ]  # fmt: skip
     quiet = run_legacy(*short)
     assert quiet.returncode == 0, quiet.stdout

@@ -26,7 +26,8 @@ def _put(rig: Rig, rng: random.Random, step: int, expected: dict[str, int]) -> N
     for n in range(rng.randint(0, 6)):
         late = rng.choice(
             [0, 1, 900, window.LATE_MARGIN_MS, window.LATE_MARGIN_MS + 1, 45_000, 3 * MINUTE,
-             9 * MINUTE, LOOKBACK - SETTLE - 1, -5_000, -3 * MINUTE]
+             9 * MINUTE, LOOKBACK - SETTLE - 1, -1, -window.AHEAD_MS, -window.AHEAD_MS - 1,
+             -5_000, -3 * MINUTE]
         )  # fmt: skip
         message = f"e{step}-{n}"
         stream = f"s{rng.randint(0, 9)}"
@@ -84,6 +85,30 @@ def test_reads_between_sweeps_look_only_at_the_last_moments() -> None:
     rig.cycle()
     assert rig.logs.returned - before > 0  # the sweep reads the lookback
     assert len(rig.sink.received) == 3000
+
+
+def test_events_stamped_just_ahead_of_their_ingestion_go_with_the_next_read() -> None:
+    """A writer's clock a little ahead of AWS's: events stamped up to 2 s after their
+    ingestion are sent by the next read between sweeps; one stamped further ahead waits
+    for the sweep; each is sent once."""
+    rig = Rig(late_every=LATE_EVERY)
+    rig.logs.put("app", "s0", rig.logs.now - MINUTE, "old")
+    rig.logs.advance(SETTLE + 1)
+    rig.cycle()
+    _settle_all(rig, 3)  # past the first collection's tail, before the next sweep
+    ahead = [1, 500, window.AHEAD_MS]
+    for n, by in enumerate(ahead):
+        rig.logs.put("app", "s0", rig.logs.now + by, f"ahead{n}")
+    rig.logs.put("app", "s1", rig.logs.now + window.AHEAD_MS + 1, "further")
+    _settle_all(rig, 4)
+    got = rig.sink.messages()
+    assert [m for m in got if m.startswith("ahead")] == ["ahead0", "ahead1", "ahead2"]
+    assert "further" not in got
+    rig.logs.advance(LATE_EVERY)
+    rig.cycle()
+    got = rig.sink.messages()
+    assert got.count("further") == 1
+    assert sorted(got) == sorted(set(got))
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -141,7 +141,8 @@ def _parser() -> argparse.ArgumentParser:
         help="how often a cycle reads the whole lookback for events that arrived more than "
         "a few seconds after their timestamps; the cycles in between read only the last "
         "moments, so a late event waits up to this long plus the settle margin and one "
-        "interval (e.g. 5m; 1h reads less; 0, the default: every cycle reads the lookback)",
+        "interval (5m, the default; 1h reads less; 0: every cycle reads the whole lookback, so "
+        "late events go with the next cycle, at (lookback + interval) / interval reads an event)",
     )
     run.add_argument(
         "--settle",

@@ -174,7 +174,7 @@ class GroupPass:
             else:
                 # Prompt events only: event times up to the fence the clock foretells.
                 lo = window.prompt_start(cursor, split)
-                end = estimate + 1
+                end = window.prompt_end(estimate)
                 page = self.api.filter(
                     self.target, start=lo, end=end, prefix=self._prefix, ids=self._ids
                 )
@@ -185,7 +185,7 @@ class GroupPass:
             start = lo
         else:
             start = cycle.mark.ts if cycle.mark.ts is not None else cycle.lo
-            end = None if cycle.sweep else cycle.fence + 1
+            end = None if cycle.sweep else window.prompt_end(cycle.fence)
             log.info("%s: resuming the read interrupted before", self.where)
             page = self.api.filter(
                 self.target, start=start, end=end, prefix=self._prefix, ids=self._ids

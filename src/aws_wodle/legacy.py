@@ -59,7 +59,8 @@ forgets the positions of the named groups, so every stream is read again from
 
 Our extensions: ``--queue PATH`` (or ``AWS_WODLE_QUEUE``) for the manager's queue socket,
 ``--state PATH`` (or ``AWS_WODLE_STATE``) for the state file (by default the same files as
-``aws-wodle run`` uses under the manager's home), and ``--settle SECONDS`` as for ``run``.
+``aws-wodle run`` uses under the manager's home), and ``--settle SECONDS`` and
+``--late-every SECONDS`` as for ``run``.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ from .daemon import Daemon
 from .errors import AccessDenied, AwsError, CredentialsError, ForwardError, StateError
 from .forward import WRONG_KIND, QueueForwarder, queue_problem
 from .paths import DEFAULT_HOME, queue_path, state_path
-from .pipeline import DEFAULT_SETTLE_SECONDS, Context, Tally
+from .pipeline import DEFAULT_LATE_EVERY_SECONDS, DEFAULT_SETTLE_SECONDS, Context, Tally
 from .schedule import Interval
 from .state import StateStore
 
@@ -252,6 +253,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="events accepted by AWS less than this long ago wait for the next run "
         f"(as run --settle; default {DEFAULT_SETTLE_SECONDS:g})",
+    )
+    ours.add_argument(
+        "--late-every",
+        type=_seconds,
+        default=DEFAULT_LATE_EVERY_SECONDS,
+        metavar="SECONDS",
+        help="how often a run reads the whole lookback for events that arrived late (as run "
+        f"--late-every; default {DEFAULT_LATE_EVERY_SECONDS:g}; 0: every run)",
     )
     return p
 
@@ -585,6 +594,7 @@ def collect(
     state_path: str,
     queue_wait: float,
     settle: float = DEFAULT_SETTLE_SECONDS,
+    late_every: float = DEFAULT_LATE_EVERY_SECONDS,
 ) -> int:
     """Run the service once against the queue and state given; returns the exit code."""
     wrong = queue_problem(queue)
@@ -606,6 +616,7 @@ def collect(
             forwarder=forwarder,
             stop=stop,
             settle=settle,
+            late_every=late_every,
             # the old module's "+++ Sent N events" lines, shown from --debug 1
             count_streams=log.isEnabledFor(logging.INFO),
         ),
@@ -673,6 +684,7 @@ def main(
             state_path=state_path,
             queue_wait=queue_wait,
             settle=args.settle,
+            late_every=args.late_every,
         )
     except Refused as exc:
         for message in exc.messages:

@@ -30,12 +30,12 @@ DEFAULT_REMOVE_IDLE_SECONDS = 600.0
 # Events up to this late (ingestion time minus timestamp) are forwarded exactly once: it
 # covers VPC Flow Logs (10-minute windows plus delivery) and CloudTrail (minutes behind).
 DEFAULT_LOOKBACK_SECONDS = 900.0
-# With late_every set, events later than a few seconds (``window.LATE_MARGIN_MS``) are sent
-# by a sweep of the whole lookback that often, and reads in between cover only the last
-# moments; late events wait up to that long (plus the settle margin and an interval). The
-# default, 0, keeps every read covering the lookback: late events are sent by the next
-# cycle, as before the split (which the end-to-end suites still assume).
-DEFAULT_LATE_EVERY_SECONDS = 0.0
+# Events later than a few seconds (``window.LATE_MARGIN_MS``) are sent by a sweep of the
+# whole lookback this often; the reads in between cover only the last moments, so a late
+# event waits up to this long (plus the settle margin and an interval). 0 makes every read
+# cover the lookback, as before the split: late events then go with the next cycle, at some
+# 90 times the reads at a 10 s interval.
+DEFAULT_LATE_EVERY_SECONDS = 300.0
 # PutLogEvents is eventually consistent: an event accepted this long ago is taken to be
 # readable. Reads lag writes by seconds in practice; the margin delays delivery by as much.
 DEFAULT_SETTLE_SECONDS = 30.0

@@ -5,7 +5,7 @@ ossec.conf cannot hold lives here: the run options that are also flags (a flag g
 the command line overrides the file) and per-group options (``[[group]]``)::
 
     lookback = "15m"            # durations: "90s", "15m", "1h", or whole seconds
-    late_every = "5m"           # how often late events are swept up (0, the default: every cycle)
+    late_every = "5m"           # how often late events are swept up (the default; 0: every cycle)
     settle = "30s"
     remove_idle = "10m"
     discover_every = "10m"      # how often a prefix entry is listed again, at most

@@ -19,11 +19,12 @@ arrived no later than the lookback after it happened. The rules:
   by the read whose fences enclose its ingestion, whatever the lookback.
 
 Reads split by lateness (``Split``): an event's lateness (ingestion time minus timestamp) is
-in the event, so it can choose the read that sends it. A *prompt* event (lateness from 0 to
-``LATE_MARGIN_MS``) is sent by the read whose fences (``fence``) enclose its ingestion, and
-such a read need only look at event times from its lower fence less the margin up to its
-upper fence: a few times the interval, not the lookback. Every other event (later than the
-margin, or stamped ahead of its ingestion) is *late*: it is sent by the *sweep* whose own
+in the event, so it can choose the read that sends it. A *prompt* event (lateness from
+-``AHEAD_MS`` to ``LATE_MARGIN_MS``) is sent by the read whose fences (``fence``) enclose its
+ingestion, and such a read need only look at event times from its lower fence less the
+margin up to its upper fence plus ``AHEAD_MS``: a few times the interval, not the lookback.
+Every other event (later than the margin, or stamped further ahead of its ingestion) is
+*late*: it is sent by the *sweep* whose own
 fences (``late_fence``) enclose its ingestion; a sweep runs about every ``late_every``, reads
 the whole lookback as an unsplit read does, and sends the prompt events of its own read as
 well. Each event is in one class and ingested between one pair of fences of that class, so
@@ -46,6 +47,11 @@ DONE = Boundary(ts=2**62)
 # sent by the next sweep instead. Fixed: a read and the sweep must agree on every event's
 # class, also across restarts and changed settings.
 LATE_MARGIN_MS = 20_000
+# Split reads: an event stamped up to this long after its ingestion is prompt too. Writers'
+# clocks run a little ahead of AWS's (NTP keeps hosts within milliseconds to a second), and
+# a batch's later events can carry times after the batch's acceptance; an event stamped
+# further ahead goes to the sweep. Fixed, as the margin.
+AHEAD_MS = 2_000
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,13 @@ def prompt_start(cursor: Cursor, split: Split) -> int:
     after the fence is at most the margin older than its ingestion."""
     assert cursor.fence is not None
     return max(cursor.covered_from, cursor.fence - split.margin_ms)
+
+
+def prompt_end(fence: int) -> int:
+    """The end (exclusive) of the event times a read of prompt events up to ``fence`` looks
+    at: a prompt event ingested at or before the fence is stamped at most ``AHEAD_MS`` after
+    it."""
+    return fence + AHEAD_MS + 1
 
 
 def prompt_fence(server_ms: int, settle_ms: int, previous: int | None, estimate: int) -> int:
@@ -197,8 +210,9 @@ def _widen(lo: int | None, until: int | None, new_lo: int, new_until: int) -> tu
 class Rule:
     """The events a read sends: timestamps from ``ts_from`` up to ``ts_until`` (exclusive),
     ingested after ``fence_lo`` (when set) and at or before ``fence_hi``. With a ``margin``,
-    only prompt events (lateness from 0 to the margin) go by ``fence_lo``; late ones go by
-    ``late_lo`` when the read is a sweep (``late``), and are not this read's otherwise."""
+    only prompt events (lateness from -``AHEAD_MS`` to the margin) go by ``fence_lo``; late
+    ones go by ``late_lo`` when the read is a sweep (``late``), and are not this read's
+    otherwise."""
 
     ts_from: int
     ts_until: int | None
@@ -275,7 +289,7 @@ class Selector:
         ingested = event.ingestion_time
         lowest = self._fence_lo
         margin = self._margin
-        if margin is not None and not 0 <= ingested - ts <= margin:
+        if margin is not None and not -AHEAD_MS <= ingested - ts <= margin:
             if not self._late:
                 return False  # a late event: the next sweep's
             lowest = self._late_lo
