@@ -1,7 +1,7 @@
 """The benchmark: a real collector process against moto, behind the counting proxy of ours,
 cycle after cycle, with the old module's figures beside ours.
 
-Run ``python tests/bench.py [--only S,G,R,L,A,B,C,D,E,Q] [--sizes 1000,20000,100000]
+Run ``python tests/bench.py [--only S,G,R,L,A,B,C,D,E,Q,K,W] [--sizes 1000,20000,100000]
 [--repeat N] [--write]`` (or ``make bench ARGS=...``): it prints the tables, and with
 ``--write`` rewrites BENCHMARKS.md at the repository root.
 
@@ -15,6 +15,10 @@ Workloads (issue 9 first, then the earlier ones):
   the benchmark moves 5 minutes a cycle, then an hour.
 - L: the lookback's cost: a busy group at 5-minute cycles, ``--lookback 15m`` vs ``0``.
 - A, B, C (with the old module's model measured on the same seed), D1, D, E, Q: as before.
+- W1, W2, W3 (``--only W`` for all three): reads per event sent with reads split by
+  lateness (issue 20): a group of 50 streams at 40-200 events/s, at 10 s and 5-minute
+  intervals, ``--late-every`` 0 (today's engine), 5m and 1h in the same run; its section of
+  BENCHMARKS.md has markers of its own, so ``--only W --write`` rewrites only that.
 - K: the push path (issue 12): events/s and CPU per 1,000 events through one and three
   collectors reading a Kinesis stream, beside polling on the same events; its section of
   BENCHMARKS.md has markers of its own, so ``--only K --write`` rewrites only that.
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import contextlib
+import importlib.util
 import itertools
 import os
 import platform
@@ -438,6 +443,233 @@ def lookback_workload(lookback: str, opts: Options) -> LookbackResult:
     return LookbackResult(lookback, cycles, len(late_seqs), late_lost, lost)
 
 
+# ------------------------------------ issue 20: reads per event sent, split by lateness (W)
+
+W_STREAMS = 50
+W_RATE = (40, 200)  # events a second, drawn afresh for every 10-second slot
+W_SLOT_MS = 10_000
+W_LOOKBACK, W_LOOKBACK_MS = "15m", 15 * 60_000  # the collector's defaults
+W_SETTLE, W_SETTLE_MS = "30s", 30_000
+W_PROMPT_MS = 3000  # W1's lateness: every event ingested within 3 s of its timestamp
+W_LATE_MS = (60_000, 600_000)  # a late event: 1 to 10 minutes
+MINUTE_MS = 60_000
+# The counted window, the same for every row of an interval: a whole number of sweep
+# periods (30 cycles = 5 minutes at 10 s; 12 cycles = 1 hour at 5 minutes).
+W_WINDOW_CYCLES = {10_000: 30, 5 * MINUTE_MS: 12}
+W_WHAT = {
+    "W1": "Lambda-like: every event ingested within 3 s of its timestamp",
+    "W2": "mixed: as W1, 5% of the events 1-10 min late, from every stream",
+    "W3": "VPC-flow-like: every event 1-10 min late",
+}
+# (workload, interval in ms, late_every as passed to --late-every, in ms)
+W_ROWS: tuple[tuple[str, int, str, int], ...] = (
+    ("W1", 10_000, "0", 0),
+    ("W1", 10_000, "5m", 5 * MINUTE_MS),
+    ("W2", 10_000, "0", 0),
+    ("W2", 10_000, "5m", 5 * MINUTE_MS),
+    ("W1", 5 * MINUTE_MS, "0", 0),
+    ("W1", 5 * MINUTE_MS, "5m", 5 * MINUTE_MS),
+    ("W1", 5 * MINUTE_MS, "1h", 60 * MINUTE_MS),
+    ("W2", 5 * MINUTE_MS, "0", 0),
+    ("W2", 5 * MINUTE_MS, "5m", 5 * MINUTE_MS),
+    ("W2", 5 * MINUTE_MS, "1h", 60 * MINUTE_MS),
+    ("W3", 5 * MINUTE_MS, "0", 0),
+    ("W3", 5 * MINUTE_MS, "5m", 5 * MINUTE_MS),
+)
+
+
+def w_events(
+    workload: str, rng: random.Random, start: int, end: int
+) -> tuple[list[tuple[str, int, int]], list[bool]]:
+    """Events ingested in (start, end], slot by 10-second slot (the slots fall on whole
+    multiples of 10 s, so the same seed gives the same events at any interval): the events
+    (stream, timestamp, ingestion time) in ingestion order, and which of them are late."""
+    events: list[tuple[str, int, int]] = []
+    late: list[bool] = []
+    slot = start - start % W_SLOT_MS
+    while slot < end:
+        count = rng.randint(*W_RATE) * W_SLOT_MS // 1000
+        for k in range(count):
+            ingest = slot + (k + 1) * W_SLOT_MS // count
+            stream = lambda_stream(rng.randrange(W_STREAMS))
+            is_late = workload == "W3" or (workload == "W2" and rng.random() < 0.05)
+            lateness = rng.randint(*W_LATE_MS) if is_late else rng.randint(0, W_PROMPT_MS)
+            if start < ingest <= end:
+                events.append((stream, ingest - lateness, ingest))
+                late.append(is_late)
+        slot += W_SLOT_MS
+    return events, late
+
+
+@dataclass
+class ReadsResult:
+    workload: str
+    interval_ms: int
+    late_every: str
+    late_every_ms: int
+    cycles: list[Cycle]  # the counted ones
+    sweeps_counted: int  # cycles of the window that read the whole lookback
+    aligned: bool  # the window ends with a sweep (and started just after one)
+    prompt_waits: list[int]  # ms from ingestion to the cycle's moment, sent in the window
+    late_waits: list[int]
+    lost: int
+    repeated: int
+    trim_misses: int  # reads that asked for events the benchmark had dropped from moto
+    collections: int  # collector processes run for the row
+    wall: float  # seconds the row took
+    slowest_cycle: float
+
+    @property
+    def returned(self) -> int:
+        return sum(c.read[f"FilterLogEvents {REGION}"] for c in self.cycles)
+
+    @property
+    def calls(self) -> int:
+        return sum(c.calls["FilterLogEvents"] for c in self.cycles)
+
+    @property
+    def sent(self) -> int:
+        return sum(c.new for c in self.cycles)
+
+    @property
+    def per_event(self) -> float:
+        return self.returned / self.sent if self.sent else 0.0
+
+    @property
+    def prompt_bound_ms(self) -> int:
+        """Documented: an event that is not late is sent within one interval plus the
+        settle margin of its ingestion."""
+        return self.interval_ms + W_SETTLE_MS
+
+    @property
+    def late_bound_ms(self) -> int:
+        """Documented: a late event within late_every plus the settle margin and one
+        interval (late_every 0: as any other event)."""
+        return self.late_every_ms + self.interval_ms + W_SETTLE_MS
+
+
+def w_interval(interval_ms: int) -> str:
+    return (
+        f"{interval_ms // 1000} s" if interval_ms < MINUTE_MS else f"{interval_ms // MINUTE_MS} min"
+    )
+
+
+def w_key(workload: str, interval_ms: int, late_every: str) -> str:
+    return f"{workload}-{w_interval(interval_ms).replace(' ', '')}-{late_every}"
+
+
+def reads_workload(
+    workload: str, interval_ms: int, late_every: str, late_every_ms: int, opts: Options
+) -> ReadsResult:
+    """The collector (``run --once`` per cycle, ``--late-every`` given explicitly) on a
+    timeline in the past, both clocks moved to each cycle's moment; the lookback full of
+    history before the first collection; warm-up past lookback + late_every; then the
+    counted window of whole sweep periods, begun just after a sweep; then two cycles that
+    send what is left (a jump of late_every + settle + interval), for lost and repeated."""
+    started = time.monotonic()
+    key = w_key(workload, interval_ms, late_every)
+    interval = f"{interval_ms // 1000}s"
+    env = Env.create(key, [GROUP], interval=interval, collector_src=opts.collector_src)
+    rng = random.Random(20_2020)
+    window = W_WINDOW_CYCLES[interval_ms]
+    warm_ms = W_LOOKBACK_MS + late_every_ms + interval_ms
+    drain_ms = late_every_ms + W_SETTLE_MS + 2 * interval_ms
+    # Room for the warm-up, a sweep period to find a sweep in, the window and the drain.
+    span = warm_ms + 2 * window * interval_ms + drain_ms + 2 * interval_ms
+    moment = now_ms() - span - 2 * MINUTE_MS
+    moment -= moment % interval_ms
+    first_moment = moment
+    ingested: list[int] = []  # by seq: ingestion time
+    late_seqs: set[int] = set()
+    counted: list[Cycle] = []
+    every: list[Cycle] = []
+    seen = bytearray()
+    counting = False
+    prompt_waits: list[int] = []
+    late_waits: list[int] = []
+    sweeps = 0
+    trimmed = moment - W_LOOKBACK_MS - W_LATE_MS[1]
+    aligned = False
+    slowest = 0.0
+    flags = ("--lookback", W_LOOKBACK, "--settle", W_SETTLE, "--late-every", late_every)
+
+    def put(start: int, end: int) -> None:
+        events, late = w_events(workload, rng, start, end)
+        seqs = env.put(REGION, GROUP, events)
+        ingested.extend(ing for _, _, ing in events)
+        late_seqs.update(s for s, is_late in zip(seqs, late, strict=True) if is_late)
+
+    def note_sent(at: int, *, record: bool) -> None:
+        """The first arrival of each event: its wait, ingestion to the cycle's moment."""
+        if len(seen) < len(ingested):
+            seen.extend(bytes(len(ingested) - len(seen)))
+        for seq in env.last_received:
+            if seq < len(seen) and not seen[seq]:
+                seen[seq] = 1
+                if record:
+                    (late_waits if seq in late_seqs else prompt_waits).append(at - ingested[seq])
+
+    def collect(label: str, at: int) -> Cycle:
+        nonlocal slowest
+        # Read 2 s after the moment, in whole seconds (AWS's Date has 1 s steps).
+        offset = float(ceil_div(at - now_ms(), 1000) + 2)
+        cycle = env.once(label, *flags, host_offset=offset, aws_offset=offset)
+        if cycle.measured:
+            slowest = max(slowest, cycle.measured.wall)
+            if cycle.measured.wall > W_SETTLE_MS / 1000 - 5:
+                progress(f"{key}: {label} outlasted the settle margin; events may be early")
+        return cycle
+
+    try:
+        # History: the lookback full, late events of the 10 minutes before it included.
+        put(moment - W_LOOKBACK_MS - W_LATE_MS[1], moment)
+        every.append(collect("first collection", moment))
+        note_sent(moment, record=False)
+        index = 0
+        while True:
+            index += 1
+            start, moment = moment, moment + interval_ms
+            # What the group took in since the last moment; the last read (seconds long,
+            # 30 s settle margin) had its fence before any of it.
+            put(start, moment)
+            recent = sum(1 for t in ingested[-400_000:] if t > moment - W_LOOKBACK_MS)
+            cycle = collect(f"cycle {index}", moment)
+            every.append(cycle)
+            # A read of the whole lookback returns at least its events; a read of prompt
+            # events, one interval and the 20 s margin's.
+            sweep = cycle.read[f"FilterLogEvents {REGION}"] >= recent // 2
+            note_sent(moment, record=counting)
+            if counting:
+                counted.append(cycle)
+                sweeps += sweep
+                if len(counted) == window:
+                    aligned = sweep
+                    break
+            elif moment - first_moment >= warm_ms and sweep:
+                counting = True  # from the next cycle on: just after a sweep
+            if moment - first_moment > span:
+                progress(f"{key}: no sweep found after the warm-up")
+                break
+            # Older than any read asks for again (moto's host counts reads that do), every
+            # 5 minutes of the timeline.
+            cutoff = moment - W_LOOKBACK_MS - late_every_ms - 2 * interval_ms - 5 * MINUTE_MS
+            if cutoff - trimmed >= 5 * MINUTE_MS:
+                env.host.trim(REGION, GROUP, cutoff)
+                trimmed = cutoff
+        every.append(collect("drain: a sweep", moment + drain_ms))
+        every.append(collect("drain: the next", moment + drain_ms + interval_ms))
+        lost = env.ledger.pending
+        repeated = sum(c.repeated for c in every)
+        misses = env.host.trim_misses()
+    finally:
+        env.close()
+    return ReadsResult(
+        workload, interval_ms, late_every, late_every_ms, counted, sweeps, aligned,
+        prompt_waits, late_waits, lost, repeated, misses, len(every),
+        time.monotonic() - started, slowest,
+    )  # fmt: skip
+
+
 # ------------------------------------------------------- the earlier workloads, A to Q
 
 
@@ -529,7 +761,7 @@ def classic_env(workload: Classic, opts: Options) -> Env:
 
 def collect(env: Env, workload: Classic, label: str) -> list[Cycle]:
     """One measured collection: one process, or for Q as many as it takes (up to 5)."""
-    cycles = []
+    cycles: list[Cycle] = []
     while True:
         cycles.append(env.once(f"{label}, process {len(cycles) + 1}", timeout=workload.timeout))
         if not workload.until_delivered or not env.ledger.pending or len(cycles) >= MAX_RUNS:
@@ -648,11 +880,7 @@ def floor_run(env: Env) -> Cycle:
 
 
 def has_orjson() -> bool:
-    try:
-        import orjson  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("orjson") is not None
 
 
 def run_classic(
@@ -1001,6 +1229,108 @@ def lookback_section(results: list[LookbackResult]) -> str:
     return "\n".join(lines)
 
 
+def w_target(result: ReadsResult, today: ReadsResult | None) -> tuple[str, bool | None]:
+    """Issue 20's target for this row's reads per event, and whether it is met."""
+    baseline = round(today.per_event, 2) if today is not None else None
+    ours = round(result.per_event, 2)
+    if not result.late_every_ms:
+        return "today's engine", True
+    if result.interval_ms == 10_000:
+        return "<= 8", ours <= 8
+    no_more = baseline is not None and ours <= baseline
+    shown = f"{baseline:.2f}" if baseline is not None else "?"
+    if result.late_every_ms >= 60 * MINUTE_MS:
+        return f"<= 2.5 (late events up to an hour); today {shown}", ours <= 2.5 and no_more
+    return f"no more than today ({shown})", no_more if baseline is not None else None
+
+
+def w_held(result: ReadsResult) -> bool:
+    """What every row must hold: 0 lost, 0 repeated, waits within the documented bounds,
+    a window of whole sweep periods, no read asking for what the benchmark dropped."""
+    return (
+        result.lost == 0
+        and result.repeated == 0
+        and result.trim_misses == 0
+        and result.aligned
+        and max(result.prompt_waits, default=0) <= result.prompt_bound_ms
+        and max(result.late_waits, default=0) <= result.late_bound_ms
+    )
+
+
+def reads_section(results: list[ReadsResult], command: str) -> str:
+    def waits(values: list[int], bound: int) -> str:
+        if not values:
+            return "-"
+        return (
+            f"{statistics.median(values) / 1000:.0f} s / {max(values) / 1000:.0f} s "
+            f"(bound {bound / 1000:.0f} s)"
+        )
+
+    header = (
+        "workload", "interval", "late_every", "reads per event sent", "FilterLogEvents calls",
+        "events sent", "lost", "repeated", "prompt wait median / max", "late wait median / max",
+        "counted cycles (sweeps)", "target", "met", "row took",
+    )  # fmt: skip
+    today = {(r.workload, r.interval_ms): r for r in results if not r.late_every_ms}
+    body = []
+    for r in results:
+        target, ok = w_target(r, today.get((r.workload, r.interval_ms)))
+        met = ok is not None and ok and w_held(r)
+        body.append(
+            [r.workload, w_interval(r.interval_ms),
+             f"{r.late_every} (today)" if not r.late_every_ms else r.late_every,
+             f"{r.per_event:.2f}", f"{r.calls:,}", f"{r.sent:,}", f"{r.lost:,}",
+             f"{r.repeated:,}", waits(r.prompt_waits, r.prompt_bound_ms),
+             waits(r.late_waits, r.late_bound_ms), f"{len(r.cycles)} ({r.sweeps_counted})",
+             target, verdict(met if ok is not None else None),
+             f"{r.wall / 60:.1f} min, {r.collections} runs"]
+        )  # fmt: skip
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    misses = sum(r.trim_misses for r in results)
+    lines = [
+        "## Reads per event sent, split by lateness (issue 20)",
+        f"Repeat with `{command}`. Measured {date} on {machine()}, {code_version(None)}.",
+        "",
+        md_table(header, body),
+        "",
+        f"One group of {W_STREAMS} streams taking {W_RATE[0]} to {W_RATE[1]} events a second "
+        "(a rate drawn afresh for every 10 seconds, the same events for every row of a "
+        "workload): " + "; ".join(f"{k} {v}" for k, v in W_WHAT.items()) + ". The collector "
+        f"is `run --once` per cycle with the defaults `--lookback {W_LOOKBACK} --settle "
+        f"{W_SETTLE}` and `--late-every` given in every row (0: today's engine, every cycle "
+        "reads the whole lookback), on a timeline in the past, its host clock (libfaketime) "
+        "and AWS's (the proxy's `Date`) moved to each cycle's moment. Before the first "
+        "collection the group already holds the lookback's events (and the 10 minutes' "
+        "before, for late ones); the warm-up runs past lookback + late_every + one interval; "
+        "then the counted window begins just after a sweep (a cycle that reads the whole "
+        "lookback) and lasts the same for every row of an interval, whole sweep periods "
+        "ending with a sweep: 30 cycles (5 minutes) at 10 s, 12 cycles (an hour) at 5 "
+        "minutes. Reads per event sent: the events FilterLogEvents returned (counted in "
+        "front of moto) over the distinct events that reached the socket, in that window. "
+        "Waits: from an event's ingestion time to the moment of the cycle that sent it, on "
+        "the simulated timeline, for the events first sent in the window; prompt = ingested "
+        "within 3 s of its timestamp, late = 1 to 10 minutes. The bounds are the documented "
+        "ones: an event that is not late within one interval plus the settle margin, a late "
+        "one within late_every plus the settle margin and one interval. Lost and repeated "
+        "count the whole row, after two more cycles (a jump of late_every + settle + two "
+        "intervals) that send what is left. Met: the target, 0 lost, 0 repeated, every wait "
+        "within its bound and the window whole sweep periods.",
+        "",
+        "The benchmark's moto answers FilterLogEvents from a time index (the same pages, "
+        "tokens and order as moto's own scan, which builds every stored event's answer on "
+        "every page) and drops events stamped before any read asks for again (lookback + "
+        "late_every + two intervals + 5 minutes before the cycle); reads that asked for "
+        f"dropped times: {misses} (each would have been answered short).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# The W section (issue 20) has a block of its own, so that `--only W --write` leaves the rest.
+READS_BEGIN = "<!-- bench:reads:begin (written by tests/bench.py --write with W) -->"
+READS_END = "<!-- bench:reads:end -->"
+
+
 CLASSIC_HEADER = (
     "workload", "what", "calls by operation", "calls", "old module's calls (formula)",
     "old / ours", "quota-s: ours, old", "stops keeping up below an interval of: ours, old",
@@ -1279,13 +1609,14 @@ def hand_written_sections(text: str) -> str:
     return "\n".join("\n".join(s).strip() + "\n" for s in kept)
 
 
-def write_push(path: Path, generated: str) -> None:
-    """Put the push section between its own markers of ``path``, at the end when new."""
+def write_push(path: Path, generated: str, begin: str = PUSH_BEGIN, end: str = PUSH_END) -> None:
+    """Put a section with markers of its own (the push path's, or ``begin`` and ``end``)
+    between them in ``path``, at the end when new."""
     old = path.read_text() if path.exists() else ""
-    block = f"{PUSH_BEGIN}\n{generated}{PUSH_END}"
-    if PUSH_BEGIN in old and PUSH_END in old:
-        head, rest = old.split(PUSH_BEGIN, 1)
-        path.write_text(head + block + rest.split(PUSH_END, 1)[1])
+    block = f"{begin}\n{generated}{end}"
+    if begin in old and end in old:
+        head, rest = old.split(begin, 1)
+        path.write_text(head + block + rest.split(end, 1)[1])
         return
     path.write_text(old.rstrip("\n") + "\n\n" + block + "\n")
 
@@ -1326,17 +1657,30 @@ def write_benchmarks(path: Path, generated: str) -> None:
 FAMILIES = ("S", "G", "R", "L")
 
 
+READS_WORKLOADS = ("W1", "W2", "W3")
+
+
 def selection(only: str | None) -> list[str]:
-    every = [*FAMILIES, *CLASSICS, "K"]
+    every = [*FAMILIES, *CLASSICS, "K", "W"]
     if not only:
         return every
     keys = {k.strip().upper() for k in only.split(",") if k.strip()}
-    unknown = keys - set(every)
+    unknown = keys - set(every) - set(READS_WORKLOADS)
     if unknown:
-        raise SystemExit(f"unknown workload(s) {sorted(unknown)}; known: {every}")
+        raise SystemExit(
+            f"unknown workload(s) {sorted(unknown)}; known: {[*every, *READS_WORKLOADS]}"
+        )
     if "D" in keys:
         keys.add("D1")
+    if keys & set(READS_WORKLOADS):
+        keys.add("W")
     return [k for k in every if k in keys]
+
+
+def reads_selection(only: str | None) -> list[str]:
+    """The W workloads picked: all with ``W`` or no ``--only``, else those named."""
+    keys = {k.strip().upper() for k in (only or "W").split(",")}
+    return [w for w in READS_WORKLOADS if "W" in keys or w in keys]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1377,6 +1721,8 @@ def main(argv: list[str] | None = None) -> int:
     lookbacks: list[LookbackResult] = []
     classics: dict[str, ClassicResult] = {}
     pushes: list[PathRun] = []
+    reads: list[ReadsResult] = []
+    picked = reads_selection(args.only)
     kept: dict[str, Env] = {}
     try:
         for key in keys:
@@ -1396,6 +1742,15 @@ def main(argv: list[str] | None = None) -> int:
                 regions = regions_workload(opts)
             elif key == "L":
                 lookbacks = [lookback_workload(lb, opts) for lb in ("15m", "0")]
+            elif key == "W":
+                for row in W_ROWS:
+                    if row[0] in picked:
+                        reads.append(reads_workload(*row, opts))
+                        r = reads[-1]
+                        progress(
+                            f"{w_key(*row[:3])}: {r.per_event:.2f} reads per event sent, "
+                            f"{r.lost} lost, {r.repeated} repeated, {r.wall:.0f} s"
+                        )
             else:
                 result, env = run_classic(CLASSICS[key], opts, kept)
                 classics[key] = result
@@ -1411,7 +1766,7 @@ def main(argv: list[str] | None = None) -> int:
         + "".join(f" {a}" for a in (argv if argv is not None else sys.argv[1:]) if a != "--write")
         + '"'
     )
-    polled = [k for k in keys if k != "K"]
+    polled = [k for k in keys if k not in ("K", "W")]
     text = ""
     if polled:
         text = document(
@@ -1421,12 +1776,19 @@ def main(argv: list[str] | None = None) -> int:
         print(text, flush=True)
     push_text = push_section(pushes, 'make bench ARGS="--only K --write"') if pushes else ""
     print(push_text, flush=True)
+    reads_only = "W" if picked == list(READS_WORKLOADS) else ",".join(picked)
+    reads_text = (
+        reads_section(reads, f'make bench ARGS="--only {reads_only} --write"') if reads else ""
+    )
+    print(reads_text, flush=True)
     progress(f"done in {time.monotonic() - STARTED_AT:.0f} s")
     if args.write:
         if polled:
             write_benchmarks(ROOT / "BENCHMARKS.md", text)
         if pushes:
             write_push(ROOT / "BENCHMARKS.md", push_text)
+        if reads:
+            write_push(ROOT / "BENCHMARKS.md", reads_text, READS_BEGIN, READS_END)
         progress(f"wrote {ROOT / 'BENCHMARKS.md'}")
     return 0
 

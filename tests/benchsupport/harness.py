@@ -134,13 +134,23 @@ class MotoHost:
     def group(self, region: str, group: str) -> None:
         self.command(cmd="group", region=region, group=group)
 
+    def trim(self, region: str, group: str, before: int) -> int:
+        """Drop the group's events stamped before ``before`` (ms); how many were dropped."""
+        return int(self.command(cmd="trim", region=region, group=group, before=before)["dropped"])
+
+    def trim_misses(self) -> int:
+        """FilterLogEvents calls that asked for event times ``trim`` had dropped (or for all
+        times) over a trimmed group: each would have been answered short."""
+        return int(self.command(cmd="trim_misses")["misses"])
+
     def counts(self) -> tuple[Counter[str], Counter[str]]:
         """Requests moto answered and events its answers held, by "operation region"."""
         answer = self.command(cmd="counts")
         return Counter(answer["calls"]), Counter(answer["events"])
 
     def client(self, service: str = "logs", region: str = "us-east-1") -> Any:
-        return boto3.client(
+        make: Any = boto3.client  # the stubs type it by literal service names only
+        return make(
             service, region_name=region, endpoint_url=self.url,
             aws_access_key_id="testing", aws_secret_access_key="testing",
         )  # fmt: skip
@@ -255,7 +265,8 @@ class AwsClock:
             when = time.time() if timestamp is None else timestamp
             return email.utils.formatdate(when + clock.offset, usegmt=True)
 
-        proxy.server.RequestHandlerClass.date_time_string = date_time_string  # type: ignore[method-assign]
+        handler: Any = proxy.server.RequestHandlerClass
+        handler.date_time_string = date_time_string
 
 
 # ------------------------------------------------------------------------- processes
@@ -553,6 +564,7 @@ class Env:
     ledger: Ledger = field(default_factory=Ledger)
     next_seq: int = 0
     serial: int = 0
+    last_received: list[int] = field(default_factory=list)  # seqs of the last collection
 
     @classmethod
     def create(
@@ -646,7 +658,8 @@ class Env:
         """Datagrams the sink holds (then cleared): (count, new, repeated)."""
         got = list(self.sink.received)
         self.sink.received.clear()
-        new, repeated = self.ledger.receive(decode(got))
+        self.last_received = decode(got)
+        new, repeated = self.ledger.receive(self.last_received)
         return len(got), new, repeated
 
     def once(

@@ -10,12 +10,20 @@ A WSGI layer of ours in front of moto's application counts, per operation and re
 CloudWatch Logs requests moto answered and the events its GetLogEvents and FilterLogEvents
 answers held: what the collector read, as opposed to what it forwarded.
 
+FilterLogEvents over a whole group, interleaved and without a pattern (the collector's read)
+is answered from a time index of ours (``TimeIndex``) instead of moto's scan, which builds
+every stored event's answer on every page: the same pages, tokens and order as moto's (a
+stable sort by timestamp of the streams' events in stream order), at the cost of the page
+rather than of the group. Other FilterLogEvents calls go to moto's own code. ``trim`` drops
+events older than any read will ask for again, so that hours of a busy group stay cheap.
+
 Run as ``python -m benchsupport.motohost [--moto-searched-streams]`` (with ``tests/`` on
 ``PYTHONPATH``); it prints ``{"port": N}`` once it serves.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 import sys
@@ -86,6 +94,122 @@ class Counting:
             # moto writes one "ingestionTime" key per event, and none elsewhere.
             self.events[key] += body.count(b'"ingestionTime"')
         return [body]
+
+
+class TimeIndex:
+    """A group's events sorted as moto's interleaved FilterLogEvents sorts them: by
+    timestamp, then stream order, then order within the stream (moto's sorts are stable)."""
+
+    def __init__(self) -> None:
+        self.shape: list[tuple[str, int]] = []  # (stream, events indexed) in stream order
+        self.rows: list[tuple[int, int, int, LogEvent]] = []
+        self.times: list[int] = []
+        self.position: dict[str, int] = {}  # event id -> index in rows
+
+    def refresh(self, group: LogGroup) -> None:
+        shape = [(name, len(stream.events)) for name, stream in group.streams.items()]
+        if shape == self.shape:
+            return
+        grown = len(shape) >= len(self.shape) and all(
+            new[0] == old[0] and new[1] >= old[1]
+            for new, old in zip(shape, self.shape, strict=False)
+        )
+        if not grown:
+            self.shape, self.rows = [], []
+        done = dict(self.shape)
+        for order, (name, stream) in enumerate(group.streams.items()):
+            start = done.get(name, 0)
+            self.rows.extend(
+                (event.timestamp, order, start + k, event)
+                for k, event in enumerate(stream.events[start:])
+            )
+        # A sorted run and an appended one, merged; (timestamp, order, position) is unique,
+        # so the events themselves are never compared.
+        self.rows.sort()
+        self.times = [row[0] for row in self.rows]
+        self.position = {str(row[3].event_id): k for k, row in enumerate(self.rows)}
+        self.shape = shape
+
+    def page(
+        self, group: LogGroup, start: int | None, end: int | None, limit: int, token: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """moto's page for these arguments (see ``LogGroup.filter_log_events``)."""
+        self.refresh(group)
+        lo = bisect.bisect_left(self.times, start) if start else 0
+        hi = bisect.bisect_right(self.times, end) if end else len(self.rows)
+        first = lo
+        if token:
+            parts = token.split("@")
+            where = self.position.get(parts[-1]) if len(parts) == 3 else None
+            names = [name for name, _ in self.shape]
+            if (
+                parts[0] != group.name
+                or where is None
+                or not lo <= where < hi
+                or names[self.rows[where][1]] != parts[1]
+            ):
+                return [], None  # moto: an unknown token answers an empty page
+            first = where + 1
+        last = min(first + limit, hi)
+        names = [name for name, _ in self.shape]
+        events = []
+        for _, order, _, event in self.rows[first:last]:
+            answer = event.to_filter_dict()
+            answer["logStreamName"] = names[order]
+            events.append(answer)
+        following = None
+        if events and last < hi:
+            following = f"{group.name}@{events[-1]['logStreamName']}@{events[-1]['eventId']}"
+        return events, following
+
+
+INDEXES: dict[int, TimeIndex] = {}
+TRIMMED: dict[int, int] = {}  # group -> the time before which its events were dropped
+MISSES = Counter[str]()  # reads that asked for dropped times
+MOTO_FILTER = LogGroup.filter_log_events
+
+
+def indexed_filter(  # noqa: PLR0917 - moto's own signature, called positionally
+    self: LogGroup,
+    log_group_name: str,
+    log_stream_names: list[str],
+    start_time: int,
+    end_time: int,
+    limit: int | None,
+    next_token: str | None,
+    filter_pattern: str,
+    interleaved: bool,
+) -> tuple[list[dict[str, Any]], str | None, list[dict[str, Any]]]:
+    """FilterLogEvents as moto answers it, from the group's ``TimeIndex`` when it can."""
+    dropped = TRIMMED.get(id(self))
+    if dropped is not None and (not start_time or start_time < dropped):
+        MISSES["FilterLogEvents"] += 1
+    if log_stream_names or filter_pattern or not interleaved:
+        return MOTO_FILTER(
+            self, log_group_name, log_stream_names, start_time, end_time, limit, next_token,
+            filter_pattern, interleaved,
+        )  # fmt: skip
+    index = INDEXES.setdefault(id(self), TimeIndex())
+    events, token = index.page(self, start_time, end_time, limit or 10000, next_token)
+    searched = [
+        {"logStreamName": stream.log_stream_name, "searchedCompletely": True}
+        for stream in self.streams.values()
+    ]
+    return events, token, searched
+
+
+def trim(command: dict[str, Any]) -> int:
+    """Drop the group's events stamped before ``before`` (ms); how many were dropped."""
+    group = group_of(command["region"], command["group"])
+    before = int(command["before"])
+    dropped = 0
+    for stream in group.streams.values():
+        kept = [e for e in stream.events if e.timestamp >= before]
+        dropped += len(stream.events) - len(kept)
+        stream.events = kept
+    INDEXES.pop(id(group), None)
+    TRIMMED[id(group)] = max(before, TRIMMED.get(id(group), before))
+    return dropped
 
 
 def to_datetime(ms: int) -> datetime:
@@ -159,6 +283,7 @@ def put(command: dict[str, Any]) -> int:
 
 
 def main() -> None:
+    LogGroup.filter_log_events = indexed_filter  # type: ignore[method-assign]
     aws_searched = "--moto-searched-streams" not in sys.argv[1:]
     counting = Counting(DomainDispatcherApplication(create_backend_app), aws_searched=aws_searched)
     server = make_server("127.0.0.1", 0, counting, True, request_handler=MotoRequestHandler)
@@ -175,6 +300,10 @@ def main() -> None:
                 answer = {"put": fill(command)}
             elif kind == "put":
                 answer = {"put": put(command)}
+            elif kind == "trim":
+                answer = {"dropped": trim(command)}
+            elif kind == "trim_misses":
+                answer = {"misses": sum(MISSES.values())}
             elif kind == "group":
                 group_of(command["region"], command["group"])
                 answer = {}

@@ -13,13 +13,16 @@ Run: ``python -m benchsupport.orjsonfloor --endpoint URL --region R --group G --
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import socket
 import sys
 from typing import Any
 
 import boto3
-import orjson
+
+# Imported by name: orjson is an optional extra, without type stubs where it is missing.
+orjson: Any = importlib.import_module("orjson")
 
 HEADER = b"1:Wazuh-AWS:"
 # Where the before-parse hook leaves a page's decoded events for the loop.
