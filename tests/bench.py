@@ -572,7 +572,10 @@ def reads_workload(
     env = Env.create(key, [GROUP], interval=interval, collector_src=opts.collector_src)
     rng = random.Random(20_2020)
     window = W_WINDOW_CYCLES[interval_ms]
-    warm_ms = W_LOOKBACK_MS + late_every_ms + interval_ms
+    # Past lookback + late_every with the split. Today's engine (late_every 0) reads the
+    # whole lookback every cycle, full from the first collection on (the history), so it
+    # is counted from its second cycle on.
+    warm_ms = (W_LOOKBACK_MS + late_every_ms if late_every_ms else 0) + interval_ms
     drain_ms = late_every_ms + W_SETTLE_MS + 2 * interval_ms
     # Room for the warm-up, a sweep period to find a sweep in, the window and the drain.
     span = warm_ms + 2 * window * interval_ms + drain_ms + 2 * interval_ms

@@ -104,7 +104,7 @@ class TimeIndex:
         self.shape: list[tuple[str, int]] = []  # (stream, events indexed) in stream order
         self.rows: list[tuple[int, int, int, LogEvent]] = []
         self.times: list[int] = []
-        self.position: dict[str, int] = {}  # event id -> index in rows
+        self.position: dict[int, int] = {}  # event id -> index in rows
 
     def refresh(self, group: LogGroup) -> None:
         shape = [(name, len(stream.events)) for name, stream in group.streams.items()]
@@ -127,7 +127,7 @@ class TimeIndex:
         # so the events themselves are never compared.
         self.rows.sort()
         self.times = [row[0] for row in self.rows]
-        self.position = {str(row[3].event_id): k for k, row in enumerate(self.rows)}
+        self.position = {row[3].event_id: k for k, row in enumerate(self.rows)}
         self.shape = shape
 
     def page(
@@ -140,7 +140,8 @@ class TimeIndex:
         first = lo
         if token:
             parts = token.split("@")
-            where = self.position.get(parts[-1]) if len(parts) == 3 else None
+            known = len(parts) == 3 and parts[2].isdigit()
+            where = self.position.get(int(parts[2])) if known else None
             names = [name for name, _ in self.shape]
             if (
                 parts[0] != group.name
