@@ -621,9 +621,12 @@ class Env:
 
     def collector_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         """cli_env with ``extra``; PYTHONPATH joins extra's and the collector source's (when
-        the benchmark runs another copy of the collector than the installed one)."""
+        the benchmark runs another copy of the collector than the installed one, or was run
+        with a PYTHONPATH of its own: libfaketime's ``extra`` would otherwise drop it)."""
         extra = dict(extra or {})
-        paths = [p for p in (extra.pop("PYTHONPATH", None), self.collector_src) if p]
+        # The collector named, else the one this benchmark was pointed at (PYTHONPATH).
+        own = self.collector_src or os.environ.get("PYTHONPATH")
+        paths = [p for p in (extra.pop("PYTHONPATH", None), own) if p]
         env = cli_env(**extra)
         if paths:
             env["PYTHONPATH"] = os.pathsep.join(paths)
