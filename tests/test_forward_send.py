@@ -37,19 +37,30 @@ def receiver(path: Path) -> socket.socket:
     return sock
 
 
-def polls_of(path: Path, count: int, trace: Path) -> int:
-    """The poll system calls of a real process that sends ``count`` datagrams to ``path``."""
+WAITS = {"poll", "ppoll", "select", "pselect6"}
+
+
+def syscalls_of(path: Path, count: int, trace: Path) -> dict[str, tuple[int, int]]:
+    """The send and wait system calls of a real process that sends ``count`` datagrams to
+    ``path``: name -> (calls, errors)."""
     subprocess.run(
-        ["strace", "-f", "-c", "-e", "trace=poll,ppoll,select,pselect6", "-o", str(trace),
-         sys.executable, "-c", SENDER, str(path), str(count)],
+        ["strace", "-f", "-c", "-e", "trace=poll,ppoll,select,pselect6,sendto,send",
+         "-o", str(trace), sys.executable, "-c", SENDER, str(path), str(count)],
         check=True, timeout=60, env={"PYTHONPATH": str(Path(aws_wodle.__file__).parent.parent)},
     )  # fmt: skip
-    total = 0
+    out = {}
     for line in trace.read_text().splitlines():
         fields = line.split()
-        if fields and fields[-1] in {"poll", "ppoll", "select", "pselect6"}:
-            total += int(fields[3])
-    return total
+        if len(fields) >= 5 and fields[-1] in {*WAITS, "sendto", "send"}:
+            errors = int(fields[4]) if len(fields) == 6 else 0
+            out[fields[-1]] = (int(fields[3]), errors)
+    return out
+
+
+def polls_of(path: Path, count: int, trace: Path) -> int:
+    """The poll system calls of a real process that sends ``count`` datagrams to ``path``."""
+    calls = syscalls_of(path, count, trace)
+    return sum(calls[name][0] for name in WAITS if name in calls)
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
@@ -61,6 +72,33 @@ def test_a_send_with_room_is_no_wait(tmp_path: Path) -> None:
         sink.setblocking(False)
         got = [sink.recv(100) for _ in range(ROOMY)]
     assert got == [b"1:Wazuh-AWS:%d" % i for i in range(ROOMY)]
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace")
+def test_a_full_queue_costs_one_refused_send_per_wait(tmp_path: Path) -> None:
+    """A send that finds the queue full is followed by one wait for room and then the send
+    that succeeds: never a second refused send before the wait."""
+    path = tmp_path / "queue"
+    count = 400
+    with receiver(path) as sink:
+        got: list[bytes] = []
+
+        def read_slowly() -> None:
+            sink.settimeout(30)
+            while len(got) < count:
+                got.append(sink.recv(100))
+                time.sleep(0.001)  # slower than the sender: the queue keeps filling
+
+        reader = threading.Thread(target=read_slowly)
+        reader.start()
+        calls = syscalls_of(path, count, tmp_path / "trace")
+        reader.join(timeout=30)
+    assert got == [b"1:Wazuh-AWS:%d" % i for i in range(count)]
+    sends, refused = calls.get("sendto", calls.get("send", (0, 0)))
+    waits = sum(calls[name][0] for name in WAITS if name in calls)
+    assert refused > 0  # the queue was full, or this holds nothing
+    assert sends == count + refused
+    assert refused == waits
 
 
 def test_a_full_queue_is_waited_for_then_everything_goes_in_order(tmp_path: Path) -> None:

@@ -163,25 +163,41 @@ def queue_problem(path: str) -> str | None:
     )
 
 
-def _send(sock: socket.socket, data: bytes, timeout: float = SEND_TIMEOUT) -> None:
+def _send(
+    sock: socket.socket,
+    data: bytes,
+    poller: select.poll,
+    timeout: float = SEND_TIMEOUT,
+    *,
+    full: bool = False,
+) -> None:
     """Send one datagram on a non-blocking socket, waiting up to ``timeout`` seconds for
-    room while the queue is full; ``TimeoutError`` (an EAGAIN outage) when none came."""
+    room while the queue is full (``poller`` watches the socket for room); ``full``: a send
+    just found it full, so the wait comes first. ``TimeoutError`` (an EAGAIN outage) when no
+    room came."""
     deadline: float | None = None
     while True:
-        try:
-            sock.send(data)
-            return
-        except BlockingIOError:
-            pass
+        if not full:
+            try:
+                sock.send(data)
+                return
+            except BlockingIOError:
+                pass
+        full = False
         now = time.monotonic()
         if deadline is None:
             deadline = now + timeout
         left = deadline - now
         if left <= 0:
             raise TimeoutError(errno.EAGAIN, "the manager's queue stayed full")
-        poller = select.poll()
-        poller.register(sock, select.POLLOUT)
         poller.poll(left * 1000)
+
+
+def _watching(sock: socket.socket) -> select.poll:
+    """A poller that waits for room in ``sock``'s queue."""
+    poller = select.poll()
+    poller.register(sock, select.POLLOUT)
+    return poller
 
 
 class QueueForwarder:
@@ -219,6 +235,8 @@ class QueueForwarder:
         self._clock = clock
         self._on_failure = on_failure
         self._sock: socket.socket | None = None
+        # Watches _sock for room; made with it, used only when a send found the queue full.
+        self._poller: select.poll | None = None
         self._lock = threading.Lock()
         self.outages = 0
         self.failure: ForwardError | None = None
@@ -234,6 +252,7 @@ class QueueForwarder:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+            self._poller = None
 
     def _connect(self) -> socket.socket:
         if self._sock is None:
@@ -249,6 +268,7 @@ class QueueForwarder:
                 sock.close()
                 raise
             self._sock = sock
+            self._poller = _watching(sock)
         return self._sock
 
     def send_all(self, datagrams: Iterable[bytes]) -> None:
@@ -257,15 +277,24 @@ class QueueForwarder:
             self._raise_failure()
             for data in datagrams:
                 sock = self._sock
+                error: OSError | None = None
                 if sock is not None:
                     try:
                         sock.send(data)
                         continue
+                    except BlockingIOError:
+                        # The queue is full: wait for room (one poll, no second send first).
+                        assert self._poller is not None
+                        try:
+                            _send(sock, data, self._poller, full=True)
+                            continue
+                        except OSError as exc:
+                            error = exc  # still full after SEND_TIMEOUT: an outage
                     except OSError:
-                        # The queue full (BlockingIOError) or gone: the slow path below
-                        # waits for room, reconnects, waits out an outage and reports.
+                        # The queue gone: the slow path below reconnects, waits out an
+                        # outage and reports.
                         pass
-                self._send_one(data)
+                self._send_one(data, error)
 
     def _raise_failure(self) -> None:
         if self.failure is not None:
@@ -276,13 +305,20 @@ class QueueForwarder:
         self._on_failure()
         return error
 
-    def _send_one(self, data: bytes) -> None:
+    def _send_one(self, data: bytes, error: OSError | None = None) -> None:
+        """Send ``data`` however long the queue is away; ``error``: what the first send
+        already met (the wait for room timed out), the outage's start."""
         delays = iter(self._backoff.delays())
         outage_started: float | None = None
         while True:
             try:
-                _send(self._connect(), data)
+                if error is not None:
+                    raise error
+                sock = self._connect()
+                assert self._poller is not None
+                _send(sock, data, self._poller)
             except OSError as exc:
+                error = None
                 # A restarted manager leaves our socket pointing at a dead inode: reconnect.
                 self._drop()
                 refused = _REFUSED_ERRNOS.get(exc.errno or 0)
