@@ -41,6 +41,10 @@ class Seen:
         self._left = Counter(d for d in boundary.digests if d != Boundary.ALL)
         self._key = digest if by_stream else stream_digest
 
+    def none_from(self, ts: int) -> bool:
+        """Whether the boundary says no event at ``ts`` or newer was sent."""
+        return self._ts is None or ts > self._ts
+
     def sent(self, event: LogEvent) -> bool:
         """Whether ``event`` is among those the boundary says were sent (or older)."""
         if self._ts is None or event.timestamp > self._ts:

@@ -321,6 +321,8 @@ class GroupPass:
         read's rule takes."""
         keep = self._keep
         if keep is None:
+            if chooser.accept_all(events):
+                return list(events)
             return [event for event in events if chooser.accept(event)]
         return [event for event in events if keep(event.stream) and chooser.accept(event)]
 
