@@ -8,11 +8,8 @@ every other case (the envelope included) goes through ``pipeline.encode``.
 from __future__ import annotations
 
 import operator
-from bisect import bisect_left
-from collections import Counter
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from functools import partial
-from itertools import compress
 
 from .envelope import Envelope
 from .forward import HEADER, MAX_DATAGRAM
@@ -26,11 +23,7 @@ _TIMESTAMP = operator.itemgetter(0)
 _MESSAGE = operator.itemgetter(1)
 _INGESTED = operator.itemgetter(2)
 _STREAM = operator.itemgetter(3)
-_BUCKET_OF = partial(bisect_left, _BOUNDS_MS)
 _FRAME = HEADER.__add__
-# A page of at most this many streams has its figures per stream added up at C speed, one
-# pass over the page per stream; more streams take one Python pass over its events.
-FEW_STREAMS = 16
 
 
 @dataclass
@@ -125,9 +118,10 @@ def _frame_each(
 
 
 def _frame_whole(events: list[LogEvent]) -> Outgoing | None:
-    """``frame_page`` of raw messages a page at a time (each step a loop in C), or None
-    when an event needs the look of the event loop: a message that is not plain UTF-8
-    (or no string), or a datagram over the manager's limit."""
+    """``frame_page`` of raw messages a page at a time (each step but the per-stream figures
+    of a page of several streams a loop in C), or None when an event needs the look of the
+    event loop: a message that is not plain UTF-8 (or no string), or a datagram over the
+    manager's limit."""
     try:
         wire = list(map(_FRAME, map(str.encode, map(_MESSAGE, events))))
     except (UnicodeEncodeError, TypeError):
@@ -138,21 +132,11 @@ def _frame_whole(events: list[LogEvent]) -> Outgoing | None:
     stamps = list(map(_TIMESTAMP, events))
     ingested = list(map(_INGESTED, events))
     streams = list(map(_STREAM, events))
-    lateness = list(map(operator.sub, ingested, stamps))
     out = Outgoing(wire=wire)
-    names = dict.fromkeys(streams)  # in order of first appearance, as the event loop's
-    if len(names) == 1:
-        (name,) = names
-        out.sent = {name: Sent(len(wire), sum(sizes), max(stamps), max(ingested))}
-    elif len(names) <= FEW_STREAMS:
-        for name in names:
-            mine = list(map(name.__eq__, streams))
-            out.sent[name] = Sent(
-                sum(mine),
-                sum(compress(sizes, mine)),
-                max(compress(stamps, mine)),
-                max(compress(ingested, mine)),
-            )
+    total = sum(sizes)
+    first = streams[0]
+    if streams.count(first) == len(streams):
+        out.sent = {first: Sent(len(wire), total, max(stamps), max(ingested))}
     else:
         stats: dict[str, list[int]] = {}
         for name, size, ts, got in zip(streams, sizes, stamps, ingested, strict=True):
@@ -169,11 +153,18 @@ def _frame_whole(events: list[LogEvent]) -> Outgoing | None:
         out.sent = {name: Sent(r[0], r[1], r[2], r[3]) for name, r in stats.items()}
     part = out.tally
     part.events = len(wire)
-    part.bytes = sum(sizes)
-    for index, count in sorted(Counter(map(_BUCKET_OF, lateness)).items()):
-        part.lateness[_BUCKETS[index]] += count
+    part.bytes = total
+    # The lateness histogram from the sorted latenesses: the events up to each bucket's
+    # bound, found by bisection, less those up to the bound before.
+    lateness = sorted(map(operator.sub, ingested, stamps))
+    below = 0
+    for bucket, bound in zip(_BUCKETS, (*_BOUNDS_MS, None), strict=True):
+        upto = len(lateness) if bound is None else bisect_right(lateness, bound)
+        if upto > below:
+            part.lateness[bucket] += upto - below
+            below = upto
     out.newest_ts = max(stamps)
     out.newest_ingestion = max(ingested)
-    latest = max(lateness)
+    latest = lateness[-1]
     out.latest = latest if latest > 0 else 0
     return out
