@@ -275,15 +275,17 @@ class QueueForwarder:
         """Send datagrams in order; returns only once every one was taken by the socket."""
         with self._lock:
             self._raise_failure()
+            sock = self._sock
+            send = None if sock is None else sock.send
             for data in datagrams:
-                sock = self._sock
                 error: OSError | None = None
-                if sock is not None:
+                if send is not None:
                     try:
-                        sock.send(data)
+                        send(data)
                         continue
                     except BlockingIOError:
                         # The queue is full: wait for room (one poll, no second send first).
+                        assert sock is not None
                         assert self._poller is not None
                         try:
                             _send(sock, data, self._poller, full=True)
@@ -295,6 +297,8 @@ class QueueForwarder:
                         # outage and reports.
                         pass
                 self._send_one(data, error)
+                sock = self._sock  # connected again by the slow path
+                send = None if sock is None else sock.send
 
     def _raise_failure(self) -> None:
         if self.failure is not None:
