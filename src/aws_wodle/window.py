@@ -294,6 +294,11 @@ class Selector:
             return False
         stamps = list(map(_TIMESTAMP, events))
         ingested = list(map(_INGESTED, events))
+        if self._margin is not None:
+            # A split read: only a page of prompt events goes by the one lower fence.
+            lateness = list(map(operator.sub, ingested, stamps))
+            if min(lateness) < 0 or max(lateness) > self._margin:
+                return False
         return (
             min(stamps) >= self._ts_from
             and max(stamps) < self._ts_until
