@@ -297,7 +297,7 @@ class Selector:
         if self._margin is not None:
             # A split read: only a page of prompt events goes by the one lower fence.
             lateness = list(map(operator.sub, ingested, stamps))
-            if min(lateness) < 0 or max(lateness) > self._margin:
+            if min(lateness) < -AHEAD_MS or max(lateness) > self._margin:
                 return False
         return (
             min(stamps) >= self._ts_from
