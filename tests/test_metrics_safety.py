@@ -23,7 +23,8 @@ from typing import cast
 import pytest
 
 from aws_wodle.collector import MAX_WORKERS
-from aws_wodle.metrics import parse_address, serve
+from aws_wodle.config.values import parse_address
+from aws_wodle.metrics import serve
 from aws_wodle.metricserver import MAX_CONNECTIONS, REQUEST_SECONDS, show
 from conftest import Lines, Setup, cli_env, free_port, put, seed, start_daemon
 
@@ -439,7 +440,8 @@ def test_an_unbindable_loopback_is_refused_at_validation(setup: Setup) -> None:
     assert "Traceback" not in refused.stderr
     probe = subprocess.run(
         [UNSHARE, "-n", sys.executable, "-c",
-         "from aws_wodle.metrics import parse_address; print(parse_address('127.0.0.1:9101'))"],
+         "from aws_wodle.config.values import parse_address; "
+         "print(parse_address('127.0.0.1:9101'))"],
         env=cli_env(), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert probe.stdout.strip() == "('127.0.0.1', 9101)", probe.stderr

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from aws_wodle import legacy, logsetup, redact
+from aws_wodle.config.values import FORMATS
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
 TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+example/token=="
@@ -115,7 +116,7 @@ def log_failure() -> None:
         logging.getLogger("aws_wodle.test").exception("stream %s failed", FORGED)
 
 
-@pytest.mark.parametrize("fmt", logsetup.FORMATS)
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_a_traceback_shows_no_secret_and_forges_no_line(
     fmt: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -161,7 +162,7 @@ def test_the_old_modules_format_masks_and_prefixes_every_line(
     assert "ERROR: ValueError: outer ***#012<0>EMERG forged outer#033[2J" in lines
 
 
-@pytest.mark.parametrize("fmt", logsetup.FORMATS)
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_a_resolved_token_in_a_message_is_masked(
     fmt: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,9 +16,10 @@ from datetime import datetime, timezone
 from . import __version__, logsetup, memtune, redact
 from .budget import DEFAULT_RATES, Budgets
 from .config import Config, load_config, profile_warnings, summary
+from .config.values import FORMATS, parse_address
 from .errors import ConfigError, StateError, WodleError
 from .forward import QUEUE_WAIT_SECONDS, QueueForwarder, queue_problem
-from .metrics import Metrics, parse_address, serve
+from .metrics import Metrics, serve
 from .metricserver import show as show_address
 from .paths import (
     DEFAULT_HOME,
@@ -108,7 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--log-format",
-        choices=logsetup.FORMATS,
+        choices=FORMATS,
         help="syslog: each line starts with its syslog priority, for the journal; "
         "json: one JSON object a line; plain: with timestamps, for a terminal "
         "(default: plain when stderr is a terminal, else syslog)",
@@ -334,7 +335,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def _probe(config: Config, settings: SettingsFile) -> int:
     from .probe import probe_all  # noqa: PLC0415 - boto3 only where it is needed
-    from .push.aws import source_clients  # noqa: PLC0415
+    from .push.worker import source_clients  # noqa: PLC0415
 
     failed = 0
     for finding in probe_all(config, settings.kinesis, source_clients):
@@ -428,8 +429,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if options.settings.kinesis:
             log.info("[[kinesis]] sources are read by the daemon only (run without --once)")
     else:
-        from .push.aws import source_clients  # noqa: PLC0415 - boto3 only where it is needed
-        from .push.worker import PushWorker  # noqa: PLC0415
+        from .push.worker import PushWorker, source_clients  # noqa: PLC0415 - boto3 only here
 
         pushed = PushStats()
         stats = pushed

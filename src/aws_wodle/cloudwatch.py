@@ -31,7 +31,6 @@ from botocore.exceptions import (
 
 from . import redact, streamread
 from .budget import RegionBudget
-from .config import CloudWatchService
 from .errors import (
     AccessDenied,
     AnswerRefused,
@@ -42,7 +41,7 @@ from .errors import (
     Throttled,
     TokenRejected,
 )
-from .model import GroupInfo, Page, StreamInfo
+from .model import CloudWatchService, GroupInfo, Page, StreamInfo
 from .serverclock import ServerClock
 
 T = TypeVar("T")

@@ -22,12 +22,12 @@ from . import discovery
 from .errors import AccessDenied, AwsError, GroupNotFound, RegionUnavailable
 from .grouppass import GroupPass, Outside, Settings
 from .groups import GroupArn, GroupName, GroupPrefix, parse_entry
-from .model import GroupKey, LogsApi
+from .model import GroupKey, Listing, LogsApi
 from .pipeline import Context, Stopped, Tally, today_start
 
 if TYPE_CHECKING:
     from .budget import RegionBudget
-    from .config import CloudWatchService
+    from .model import CloudWatchService
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ class ServicePass:
         return tally, jobs
 
     def _listing_failed(
-        self, tally: Tally, where: str, exc: AwsError, stored: discovery.Listing | None
+        self, tally: Tally, where: str, exc: AwsError, stored: Listing | None
     ) -> None:
         if isinstance(exc, AccessDenied):
             exc = AccessDenied(
@@ -311,9 +311,7 @@ class ServicePass:
             kept,
         )
 
-    def _report_listing(
-        self, where: str, before: discovery.Listing | None, after: discovery.Listing
-    ) -> None:
+    def _report_listing(self, where: str, before: Listing | None, after: Listing) -> None:
         if before is None:
             log.info("%s: %d log groups", where, len(after.groups))
             return

@@ -12,45 +12,12 @@ from a listing (deleted) is no longer read; its position stays in the state.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
-from .model import GroupInfo
+from .model import GroupInfo, Listing
 
 # How often a prefix is listed in a region (seconds), at most: a new group waits this long
 # at worst, and each listing costs ceil(groups / 50) DescribeLogGroups calls.
 DEFAULT_DISCOVER_SECONDS = 600.0
-
-
-@dataclass(frozen=True)
-class Listing:
-    """The groups a prefix selected in one account and region, as last listed.
-
-    ``listed_at``: when (epoch s); ``first_listed_at``: when the prefix was first listed
-    there (groups appearing after it are new); ``new``: the names of groups that were new
-    in some listing, to collect from their creation."""
-
-    listed_at: float
-    first_listed_at: float
-    groups: tuple[GroupInfo, ...]
-    new: frozenset[str] = frozenset()
-
-    def names(self) -> list[str]:
-        return [info.name for info in self.groups]
-
-    def created(self, name: str) -> int | None:
-        """The creation time of a group that appeared after the first listing, else None
-        (a group there from the start is collected from the usual start)."""
-        if name not in self.new:
-            return None
-        for info in self.groups:
-            if info.name == name:
-                return info.creation_time
-        return None
-
-    def without(self, name: str) -> Listing:
-        """This listing less a group that turned out to be gone."""
-        groups = tuple(info for info in self.groups if info.name != name)
-        return Listing(self.listed_at, self.first_listed_at, groups, self.new - {name})
 
 
 def due(listing: Listing | None, now: float, every: float) -> bool:

@@ -37,9 +37,6 @@ def add_secrets(values: Iterable[str | None]) -> None:
     redact.remember(values)
 
 
-FORMATS = ("syslog", "json", "plain")
-
-
 def priority(level: int) -> int:
     """The syslog priority of a logging level."""
     if level >= logging.ERROR:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 import threading
 import time
 from collections import Counter
@@ -12,76 +10,12 @@ from collections.abc import Callable
 
 from . import redact
 from .budget import Budgets
-from .metricserver import MetricServer, family, show
+from .metricserver import MetricServer, show
 from .pipeline import LATENESS_BUCKETS, Tally
 from .push.stats import PushStats
 from .state import StateStore
 
 log = logging.getLogger(__name__)
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """``ADDR:PORT`` on a loopback address this host can bind (metrics are never exposed
-    beyond the host): ``127.0.0.1:9101``, ``[::1]:9101`` or ``localhost:9101``. Returns
-    the numeric address to bind, ``localhost`` resolved."""
-    host, sep, port = text.rpartition(":")
-    bracketed = host.startswith("[") and host.endswith("]")
-    host = host[1:-1] if bracketed else host
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"invalid metrics address '{text}': expected ADDR:PORT")
-    if host == "localhost" and not bracketed:
-        candidates = _localhost(text)
-    else:
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            raise ValueError(f"metrics address '{text}' is not a loopback address") from None
-        if bracketed != (ip.version == 6):
-            raise ValueError(
-                f"invalid metrics address '{text}': an IPv6 address goes in brackets "
-                "([::1]:PORT), an IPv4 address without (127.0.0.1:PORT)"
-            )
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped  # bound as the IPv4 address it stands for
-        if not ip.is_loopback:
-            raise ValueError(f"metrics address '{text}' is not a loopback address")
-        candidates = [str(ip)]
-    problems = []
-    for candidate in candidates:
-        problem = _bind_problem(candidate)
-        if problem is None:
-            return candidate, int(port)
-        problems.append(f"{candidate}: {problem}")
-    raise ValueError(
-        f"metrics address '{text}' cannot be bound on this host ({'; '.join(problems)})"
-    )
-
-
-def _localhost(text: str) -> list[str]:
-    """The addresses ``localhost`` resolves to, in the resolver's order; each must be a
-    loopback address."""
-    try:
-        found = socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ValueError(f"metrics address '{text}': cannot resolve localhost: {exc}") from None
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
-    for address in addresses:
-        if not ipaddress.ip_address(address.partition("%")[0]).is_loopback:
-            raise ValueError(
-                f"metrics address '{text}': localhost resolves to {address}, not a loopback address"
-            )
-    return addresses
-
-
-def _bind_problem(host: str) -> str | None:
-    """Why a socket of the address's family cannot bind it (on a port of the kernel's
-    choice), or None when it can."""
-    try:
-        with socket.socket(family(host), socket.SOCK_STREAM) as probe:
-            probe.bind((host, 0))
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return None
 
 
 class Metrics:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import selectors
 import socket
 import threading
 import time
 from collections.abc import Callable
+
+from .config.values import family
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,6 @@ REASONS = {
 }
 PATHS = ("/metrics", "/")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def family(host: str) -> socket.AddressFamily:
-    """AF_INET6 for an IPv6 address, AF_INET for an IPv4 one."""
-    version = ipaddress.ip_address(host.partition("%")[0]).version
-    return socket.AF_INET6 if version == 6 else socket.AF_INET
 
 
 def show(address: tuple[str, int]) -> str:

@@ -35,9 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cloudwatch import AwsAccess
-from .config import CloudWatchService
 from .errors import AwsError, StateError
-from .model import Boundary
+from .model import Boundary, CloudWatchService
 from .paths import DEFAULT_HOME, state_path
 from .state import StateStore, StreamKey
 from .statedir import user_name

@@ -7,9 +7,12 @@ milliseconds since the epoch on AWS's clock unless a name says otherwise.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, NamedTuple, Protocol
 
 
 class LogEvent(NamedTuple):
@@ -57,6 +60,38 @@ class GroupInfo:
 
     name: str
     creation_time: int | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The groups a prefix selected in one account and region, as last listed.
+
+    ``listed_at``: when (epoch s); ``first_listed_at``: when the prefix was first listed
+    there (groups appearing after it are new); ``new``: the names of groups that were new
+    in some listing, to collect from their creation."""
+
+    listed_at: float
+    first_listed_at: float
+    groups: tuple[GroupInfo, ...]
+    new: frozenset[str] = frozenset()
+
+    def names(self) -> list[str]:
+        return [info.name for info in self.groups]
+
+    def created(self, name: str) -> int | None:
+        """The creation time of a group that appeared after the first listing, else None
+        (a group there from the start is collected from the usual start)."""
+        if name not in self.new:
+            return None
+        for info in self.groups:
+            if info.name == name:
+                return info.creation_time
+        return None
+
+    def without(self, name: str) -> Listing:
+        """This listing less a group that turned out to be gone."""
+        groups = tuple(info for info in self.groups if info.name != name)
+        return Listing(self.listed_at, self.first_listed_at, groups, self.new - {name})
 
 
 @dataclass(frozen=True)
@@ -144,6 +179,60 @@ class Sent:
     bytes: int
     newest_ts: int
     newest_ingestion: int
+
+
+@dataclass(frozen=True)
+class DiscardRule:
+    """Drop events whose message (or a dotted JSON field of it) matches a regex from its start.
+
+    As the old module does: with a ``field``, a message that is JSON is dropped when the field
+    (``a.b.c`` through nested objects) holds a match, and a message that is not JSON is matched
+    as a whole; without a field, the whole message is matched, JSON or not.
+    """
+
+    pattern: re.Pattern[str]
+    field: str | None
+
+    def matched_in(self, message: str) -> Literal["field", "message"] | None:
+        """Where the regex matched ``message``: in the field, in the whole message, or nowhere
+        (the message is kept)."""
+        if self.field is None:
+            return "message" if self.pattern.match(message) else None
+        try:
+            value: object = json.loads(message)
+        except (ValueError, RecursionError):
+            return "message" if self.pattern.match(message) else None
+        for part in self.field.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        text = value if isinstance(value, str) else json.dumps(value)
+        return "field" if self.pattern.match(text) else None
+
+    def discards(self, message: str) -> bool:
+        """Tell whether ``message`` is to be dropped (see the class)."""
+        return self.matched_in(message) is not None
+
+
+@dataclass(frozen=True)
+class CloudWatchService:
+    """One ``<service type="cloudwatchlogs">`` block; the secret key never shows in repr."""
+
+    line: int
+    log_groups: tuple[str, ...]
+    regions: tuple[str, ...]
+    only_logs_after: datetime | None
+    aws_profile: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = field(default=None, repr=False)
+    iam_role_arn: str | None = None
+    iam_role_duration: int | None = None
+    sts_endpoint: str | None = None
+    service_endpoint: str | None = None
+    aws_account_id: str | None = None
+    aws_account_alias: str | None = None
+    remove_log_streams: bool = False
+    discard: DiscardRule | None = None
 
 
 class Discard(Protocol):

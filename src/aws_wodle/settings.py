@@ -43,9 +43,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import logsetup
 from .budget import DEFAULT_RATES
 from .config import Config, perms, values
+from .config.values import FORMATS, parse_address
 from .discovery import DEFAULT_DISCOVER_SECONDS
 from .errors import ConfigError, ConfigProblem
 from .forward import QUEUE_WAIT_SECONDS
@@ -60,7 +60,6 @@ from .groups import (
     check_match,
     parse_entry,
 )
-from .metrics import parse_address
 from .pipeline import (
     DEFAULT_LATE_EVERY_SECONDS,
     DEFAULT_LOOKBACK_SECONDS,
@@ -226,7 +225,7 @@ class _Reader:
             elif key == "log_level":
                 values[key] = self._value(key, value, _choice(key, LOG_LEVELS))
             elif key == "log_format":
-                values[key] = self._value(key, value, _choice(key, logsetup.FORMATS))
+                values[key] = self._value(key, value, _choice(key, FORMATS))
         rates = self._rates(document.get("rates", {}))
         groups = self._groups(document.get("group", []))
         kinesis = self._kinesis(document.get("kinesis", []))

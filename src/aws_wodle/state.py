@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import redact, statedir
-from .discovery import Listing
 from .errors import StateError, StateLocked
-from .model import Boundary, Cursor, Cycle, Gap, GroupInfo, GroupKey, Sent
+from .model import Boundary, Cursor, Cycle, Gap, GroupInfo, GroupKey, Listing, Sent
 from .paths import STATE_RELATIVE
 
 log = logging.getLogger(__name__)

@@ -11,9 +11,10 @@
 ``load`` runs them over a file.
 """
 
+from ..model import CloudWatchService, DiscardRule
 from .describe import describe_schedule, summary
 from .load import MAX_FILE_BYTES, load_config, parse_config, profile_warnings
-from .model import SKIP_ON_ERROR, BrokenService, CloudWatchService, Config, DiscardRule, Wodle
+from .model import SKIP_ON_ERROR, BrokenService, Config, Wodle
 from .rules import DEFAULT_INTERVAL_SECONDS
 from .service import Findings, Option, build_service
 from .values import parse_date, parse_interval

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ..groups import GroupArn, GroupName, GroupPrefix, parse_entry
+from ..model import CloudWatchService
 from ..schedule import WEEKDAYS, Daily, Interval, Monthly, Schedule, Weekly
-from .model import SKIP_ON_ERROR, CloudWatchService, Config
+from .model import SKIP_ON_ERROR, Config
 from .values import DAY, HOUR, MINUTE, WEEK
 
 

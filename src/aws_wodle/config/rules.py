@@ -18,9 +18,10 @@ from collections.abc import Collection, Iterable
 from datetime import time
 
 from ..errors import ConfigError, ConfigProblem
+from ..model import CloudWatchService
 from ..schedule import Daily, Interval, Monthly, Schedule, Weekly
 from . import values
-from .model import BrokenService, CloudWatchService, Config, Wodle
+from .model import BrokenService, Config, Wodle
 from .service import Findings, Option, build_service
 from .values import DAY, WEEK, show
 from .xmlreader import Element

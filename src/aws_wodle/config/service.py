@@ -16,8 +16,8 @@ from functools import partial
 from typing import TypeVar
 
 from ..groups import GroupArn, parse_entry
+from ..model import CloudWatchService, DiscardRule
 from . import values
-from .model import CloudWatchService, DiscardRule
 from .values import show
 
 # The manager's own warning for an empty <discard_regex/>, word for word.

@@ -14,9 +14,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from ..cloudwatch import AwsAccess
 from ..errors import AccessDenied, AwsError, CredentialsError, Throttled
-from .source import KinesisSource
 
 T = TypeVar("T")
 
@@ -123,12 +121,3 @@ def clients(
         config=_config(TABLE_ATTEMPTS),
     )
     return kinesis, dynamodb
-
-
-def source_clients(source: KinesisSource) -> tuple[Any, Any]:
-    """The Kinesis and DynamoDB clients of a ``[[kinesis]]`` source, on a session built as
-    the polling path builds its own (``cloudwatch.AwsAccess``: static keys, profile or the
-    default chain, and the role assumed on top, renewed before it expires)."""
-    access = AwsAccess(source.credentials())
-    session = access.session()
-    return clients(session, source.region, source.kinesis_endpoint, source.dynamodb_endpoint)

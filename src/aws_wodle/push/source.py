@@ -7,7 +7,7 @@ import secrets
 import socket
 from dataclasses import dataclass, field
 
-from ..config import CloudWatchService
+from ..model import CloudWatchService
 
 # The lease period: a worker that has not renewed its leases for this long is taken to be
 # gone, and its shards are taken over. The Kinesis Client Library's failover time is 10 s.

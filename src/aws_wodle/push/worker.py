@@ -19,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cloudwatch import AwsAccess
 from ..errors import AwsError, ForwardError
 from ..forward import QueueForwarder
 from . import balance
-from .aws import NotFound
+from .aws import NotFound, clients
 from .leases import Lease, LeaseLost, LeaseTable
 from .reader import Framer, Held, ShardReader
 from .shards import Shard, add_new, check_stream, gone, list_shards, ready
@@ -444,3 +445,12 @@ class PushWorker:
         self.running.clear()
         self.done.clear()
         self.stats.holding(self.key, set())
+
+
+def source_clients(source: KinesisSource) -> tuple[Any, Any]:
+    """The Kinesis and DynamoDB clients of a ``[[kinesis]]`` source, on a session built as
+    the polling path builds its own (``cloudwatch.AwsAccess``: static keys, profile or the
+    default chain, and the role assumed on top, renewed before it expires)."""
+    access = AwsAccess(source.credentials())
+    session = access.session()
+    return clients(session, source.region, source.kinesis_endpoint, source.dynamodb_endpoint)
