@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aws_wodle.cloudwatch import MAX_ATTEMPTS, AwsAccess
+from aws_wodle.aws.cloudwatch import MAX_ATTEMPTS, AwsAccess
 from aws_wodle.config import CloudWatchService
 from aws_wodle.errors import AwsError
 from awsproxy import AwsLike, Fault

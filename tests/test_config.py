@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aws_wodle.cloudwatch import known_regions
+from aws_wodle.aws.cloudwatch import known_regions
 from aws_wodle.config import (
     DEFAULT_INTERVAL_SECONDS,
     MAX_FILE_BYTES,

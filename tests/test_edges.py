@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aws_wodle.budget import Budgets
+from aws_wodle.aws.budget import Budgets
 from aws_wodle.metrics import Metrics
 from aws_wodle.model import Cursor
 from aws_wodle.state import StateStore, read_status

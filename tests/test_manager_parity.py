@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from aws_wodle.cloudwatch import known_regions
+from aws_wodle.aws.cloudwatch import known_regions
 from aws_wodle.config import Config, parse_config
 from aws_wodle.errors import ConfigError
 from aws_wodle.schedule import Interval, Monthly

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from aws_wodle.pagejson import (
+from aws_wodle.aws.pagejson import (
     EVENT_TEXT_BYTES,
     MESSAGE_BYTES,
     PAGE_BYTES,

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from aws_wodle.budget import Budgets
+from aws_wodle.aws.budget import Budgets
 from aws_wodle.metrics import Metrics
 from aws_wodle.pipeline import Tally
 from aws_wodle.push.stats import PushStats, Reporter

@@ -16,7 +16,7 @@ else:
     import tomli as tomllib
 
 import aws_wodle.settings as settings_module
-from aws_wodle.budget import DEFAULT_RATES
+from aws_wodle.aws.budget import DEFAULT_RATES
 from aws_wodle.errors import ConfigError
 from aws_wodle.groups import (
     GroupArn,

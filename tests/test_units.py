@@ -14,8 +14,8 @@ import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
 from aws_wodle import boundary, errors, logsetup, window
-from aws_wodle.budget import Budgets, RegionBudget
-from aws_wodle.cloudwatch import translate
+from aws_wodle.aws.budget import Budgets, RegionBudget
+from aws_wodle.aws.cloudwatch import translate
 from aws_wodle.collector import MAX_WORKERS
 from aws_wodle.errors import ForwardError
 from aws_wodle.forward import HEADER, MAX_DATAGRAM, QueueForwarder, encode_message, frame

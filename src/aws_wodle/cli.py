@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from . import __version__, logsetup, memtune, redact
-from .budget import DEFAULT_RATES, Budgets
+from .aws.budget import DEFAULT_RATES, Budgets
 from .config import Config, load_config, profile_warnings, summary
 from .config.values import FORMATS, parse_address
 from .errors import ConfigError, StateError, WodleError
@@ -232,7 +232,7 @@ def _state_path(args: argparse.Namespace) -> str:
 
 
 def _load(path: str, args: argparse.Namespace) -> Config:
-    from .cloudwatch import known_regions  # noqa: PLC0415 - boto3 only where it is needed
+    from .aws.cloudwatch import known_regions  # noqa: PLC0415 - boto3 only where it is needed
 
     config = load_config(path, known_regions(), strict_perms=args.strict_perms)
     for wodle in config.wodles:

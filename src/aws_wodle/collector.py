@@ -26,7 +26,7 @@ from .model import GroupKey, Listing, LogsApi
 from .pipeline import Context, Stopped, Tally, today_start
 
 if TYPE_CHECKING:
-    from .budget import RegionBudget
+    from .aws.budget import RegionBudget
     from .model import CloudWatchService
 
 log = logging.getLogger(__name__)

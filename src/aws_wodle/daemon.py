@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Protocol, TextIO
 
 from . import schedule, signals
-from .cloudwatch import AwsAccess
+from .aws.cloudwatch import AwsAccess
 from .collector import ServicePass
 from .config import CloudWatchService, Config, Wodle
 from .errors import ConfigError, ForwardError

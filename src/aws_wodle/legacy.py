@@ -79,7 +79,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from . import __version__, logsetup, signals
-from .cloudwatch import AwsAccess, known_regions
+from .aws.cloudwatch import AwsAccess, known_regions
 from .config import (
     DEFAULT_INTERVAL_SECONDS,
     SKIP_ON_ERROR,

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from . import redact
-from .budget import Budgets
+from .aws.budget import Budgets
 from .metricserver import MetricServer, show
 from .pipeline import LATENESS_BUCKETS, Tally
 from .push.stats import PushStats

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cloudwatch import AwsAccess
+from .aws.cloudwatch import AwsAccess
 from .errors import AwsError, StateError
 from .model import Boundary, CloudWatchService
 from .paths import DEFAULT_HOME, state_path

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from .budget import Budgets
+from .aws.budget import Budgets
 from .discovery import DEFAULT_DISCOVER_SECONDS
 from .envelope import Envelope
 from .forward import frame

@@ -14,11 +14,11 @@ from typing import Any
 
 from botocore.config import Config as BotoConfig
 
-from .cloudwatch import AwsAccess
+from .aws.cloudwatch import AwsAccess
+from .aws.kinesis import NotFound, guard
 from .config import Config
 from .errors import AccessDenied, AwsError
 from .model import CloudWatchService
-from .push.aws import NotFound, guard
 from .push.shards import stream_arg
 from .push.source import KinesisSource
 

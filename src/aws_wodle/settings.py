@@ -43,7 +43,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .budget import DEFAULT_RATES
+from .aws.budget import DEFAULT_RATES
 from .config import Config, perms, values
 from .config.values import FORMATS, parse_address
 from .discovery import DEFAULT_DISCOVER_SECONDS

@@ -33,8 +33,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from ..aws.kinesis import ConditionFailed, InUse, NotFound, guard
 from ..errors import AwsError
-from .aws import ConditionFailed, InUse, NotFound, guard
 
 TRIM_HORIZON = "TRIM_HORIZON"
 SHARD_END = "SHARD_END"

@@ -23,11 +23,11 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from ..aws.kinesis import IteratorExpired, guard
 from ..envelope import Envelope
 from ..errors import AwsError, Throttled
 from ..forward import QueueForwarder
 from ..pipeline import Tally, encode
-from .aws import IteratorExpired, guard
 from .leases import SHARD_END, TRIM_HORIZON, Lease, LeaseLost, LeaseTable
 from .payload import Refused, Subscription, Undecodable, decode
 from .shards import stream_arg

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from .aws import guard
+from ..aws.kinesis import guard
 from .leases import Lease, LeaseTable
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from botocore.config import Config as BotoConfig
 
-from ..cloudwatch import AwsAccess
+from ..aws.cloudwatch import AwsAccess
+from ..aws.kinesis import NotFound, guard
 from ..errors import AwsError
-from .aws import NotFound, guard
 from .leases import LeaseTable
 from .source import KinesisSource
 

@@ -19,11 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..cloudwatch import AwsAccess
+from ..aws.cloudwatch import AwsAccess
+from ..aws.kinesis import NotFound, clients
 from ..errors import AwsError, ForwardError
 from ..forward import QueueForwarder
 from . import balance
-from .aws import NotFound, clients
 from .leases import Lease, LeaseLost, LeaseTable
 from .reader import Framer, Held, ShardReader
 from .shards import Shard, add_new, check_stream, gone, list_shards, ready

@@ -42,7 +42,7 @@ from botocore.exceptions import (
 from urllib3.exceptions import HTTPError as URLLib3Error
 from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
 
-from .model import LogEvent
+from ..model import LogEvent
 from .pagejson import (
     MESSAGE_BYTES,
     PAGE_BYTES,

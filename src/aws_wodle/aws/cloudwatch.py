@@ -29,9 +29,8 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from . import redact, streamread
-from .budget import RegionBudget
-from .errors import (
+from .. import redact
+from ..errors import (
     AccessDenied,
     AnswerRefused,
     AwsError,
@@ -41,7 +40,9 @@ from .errors import (
     Throttled,
     TokenRejected,
 )
-from .model import CloudWatchService, GroupInfo, Page, StreamInfo
+from ..model import CloudWatchService, GroupInfo, Page, StreamInfo
+from . import streamread
+from .budget import RegionBudget
 from .serverclock import ServerClock
 
 T = TypeVar("T")
