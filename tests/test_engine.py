@@ -312,7 +312,7 @@ def test_the_engine_imports_no_boto3_sqlite3_or_lxml() -> None:
         "import sys\n"
         "import aws_wodle.model, aws_wodle.boundary, aws_wodle.window, aws_wodle.grouppass\n"
         "import aws_wodle.collector, aws_wodle.aws.serverclock, aws_wodle.outgoing\n"
-        "import aws_wodle.groups, aws_wodle.envelope, aws_wodle.discovery\n"
+        "import aws_wodle.groups, aws_wodle.manager.envelope, aws_wodle.discovery\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'boto3', 'botocore', 'sqlite3', '_sqlite3', 'lxml'})\n"
         "print(','.join(bad))\n"

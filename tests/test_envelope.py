@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aws_wodle.envelope import Envelope, iso_ms
-from aws_wodle.forward import HEADER, MAX_DATAGRAM
+from aws_wodle.manager.envelope import Envelope, iso_ms
+from aws_wodle.manager.forward import HEADER, MAX_DATAGRAM
 from aws_wodle.model import LogEvent
 from aws_wodle.outgoing import frame_page
 

@@ -15,7 +15,7 @@ import pytest
 
 import aws_wodle
 from aws_wodle.errors import ForwardError
-from aws_wodle.forward import SEND_TIMEOUT, QueueForwarder
+from aws_wodle.manager.forward import SEND_TIMEOUT, QueueForwarder
 
 # Fewer than a queue holds (its 10-datagram default backlog is per receiver; these go out
 # while the receiver sleeps, so they must fit): the sender never has to wait.
@@ -23,7 +23,7 @@ ROOMY = 8
 
 SENDER = """
 import socket, sys, time
-from aws_wodle.forward import QueueForwarder
+from aws_wodle.manager.forward import QueueForwarder
 path, count = sys.argv[1], int(sys.argv[2])
 forwarder = QueueForwarder(path)
 forwarder.send_all([b"1:Wazuh-AWS:%d" % i for i in range(count)])

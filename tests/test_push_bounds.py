@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from aws_wodle.forward import QueueForwarder
+from aws_wodle.manager.forward import QueueForwarder
 from aws_wodle.push.leases import TRIM_HORIZON, LeaseTable
 from aws_wodle.push.reader import PIECE_DATAGRAMS, Framer, Held, ShardReader
 from conftest import Sink

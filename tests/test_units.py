@@ -18,7 +18,7 @@ from aws_wodle.aws.budget import Budgets, RegionBudget
 from aws_wodle.aws.cloudwatch import translate
 from aws_wodle.collector import MAX_WORKERS
 from aws_wodle.errors import ForwardError
-from aws_wodle.forward import HEADER, MAX_DATAGRAM, QueueForwarder, encode_message, frame
+from aws_wodle.manager.forward import HEADER, MAX_DATAGRAM, QueueForwarder, encode_message, frame
 from aws_wodle.metricserver import MAX_CONNECTIONS
 from aws_wodle.model import Boundary, Cursor, Cycle, Gap, LogEvent
 

@@ -18,7 +18,7 @@ from .aws.budget import DEFAULT_RATES, Budgets
 from .config import Config, load_config, profile_warnings, summary
 from .config.values import FORMATS, parse_address
 from .errors import ConfigError, StateError, WodleError
-from .forward import QUEUE_WAIT_SECONDS, QueueForwarder, queue_problem
+from .manager.forward import QUEUE_WAIT_SECONDS, QueueForwarder, queue_problem
 from .metrics import Metrics, serve
 from .metricserver import show as show_address
 from .paths import (

@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from . import boundary, window
-from .envelope import Envelope
 from .errors import AccessDenied, GroupNotFound
 from .groups import DEFAULT_OPTIONS, GroupOptions
+from .manager.envelope import Envelope
 from .model import (
     Boundary,
     Checkpoints,

@@ -93,7 +93,7 @@ from .config import (
 )
 from .daemon import Daemon
 from .errors import AccessDenied, AwsError, CredentialsError, ForwardError, StateError
-from .forward import WRONG_KIND, QueueForwarder, queue_problem
+from .manager.forward import WRONG_KIND, QueueForwarder, queue_problem
 from .paths import DEFAULT_HOME, queue_path, state_path
 from .pipeline import DEFAULT_LATE_EVERY_SECONDS, DEFAULT_SETTLE_SECONDS, Context, Tally
 from .schedule import Interval

@@ -11,8 +11,8 @@ import operator
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
-from .envelope import Envelope
-from .forward import HEADER, MAX_DATAGRAM
+from .manager.envelope import Envelope
+from .manager.forward import HEADER, MAX_DATAGRAM
 from .model import Discard, LogEvent, Sent
 from .pipeline import LATENESS_BUCKETS, Tally, encode
 

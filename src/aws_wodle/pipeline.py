@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 
 from .aws.budget import Budgets
 from .discovery import DEFAULT_DISCOVER_SECONDS
-from .envelope import Envelope
-from .forward import frame
 from .groups import GroupRules
+from .manager.envelope import Envelope
+from .manager.forward import frame
 from .model import Discard, LogEvent
 from .progress import Progress
 
 if TYPE_CHECKING:  # the engine imports this module: it must not load sqlite3 or lxml
-    from .forward import QueueForwarder
+    from .manager.forward import QueueForwarder
     from .state import StateStore
 
 log = logging.getLogger(__name__)

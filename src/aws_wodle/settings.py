@@ -48,7 +48,6 @@ from .config import Config, perms, values
 from .config.values import FORMATS, parse_address
 from .discovery import DEFAULT_DISCOVER_SECONDS
 from .errors import ConfigError, ConfigProblem
-from .forward import QUEUE_WAIT_SECONDS
 from .groups import (
     Entry,
     GroupArn,
@@ -60,6 +59,7 @@ from .groups import (
     check_match,
     parse_entry,
 )
+from .manager.forward import QUEUE_WAIT_SECONDS
 from .pipeline import (
     DEFAULT_LATE_EVERY_SECONDS,
     DEFAULT_LOOKBACK_SECONDS,

@@ -24,9 +24,9 @@ from functools import partial
 from typing import Any
 
 from ..aws.kinesis import IteratorExpired, guard
-from ..envelope import Envelope
 from ..errors import AwsError, Throttled
-from ..forward import QueueForwarder
+from ..manager.envelope import Envelope
+from ..manager.forward import QueueForwarder
 from ..pipeline import Tally, encode
 from .leases import SHARD_END, TRIM_HORIZON, Lease, LeaseLost, LeaseTable
 from .payload import Refused, Subscription, Undecodable, decode

@@ -22,7 +22,7 @@ from typing import Any
 from ..aws.cloudwatch import AwsAccess
 from ..aws.kinesis import NotFound, clients
 from ..errors import AwsError, ForwardError
-from ..forward import QueueForwarder
+from ..manager.forward import QueueForwarder
 from . import balance
 from .leases import Lease, LeaseLost, LeaseTable
 from .reader import Framer, Held, ShardReader

@@ -24,8 +24,8 @@ from __future__ import annotations
 import json
 import time
 
+from ..model import LogEvent
 from .forward import HEADER, MAX_DATAGRAM
-from .model import LogEvent
 
 _OPEN = '{"integration":"aws","aws":{"source":"cloudwatchlogs","log_info":{"log_group":'
 _MESSAGE = ',"message":'

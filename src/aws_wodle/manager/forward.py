@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .errors import ForwardError
+from ..errors import ForwardError
 
 log = logging.getLogger(__name__)
 
