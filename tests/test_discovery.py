@@ -18,7 +18,7 @@ from aws_wodle.errors import AccessDenied, RegionUnavailable
 from aws_wodle.groups import GroupOptions, GroupRule, GroupRules
 from aws_wodle.model import GroupInfo, GroupKey
 from aws_wodle.pipeline import Context, Tally
-from aws_wodle.state import StateStore
+from aws_wodle.store.state import StateStore
 from support.fakelogs import FakeLogs, ListSink
 
 ACCOUNT = "123456789012"

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aws_wodle.migrate import ImportResult, import_state
 from aws_wodle.model import Boundary, GroupKey
-from aws_wodle.state import StateStore, StreamKey
+from aws_wodle.store.migrate import ImportResult, import_state
+from aws_wodle.store.state import StateStore, StreamKey
 from conftest import Setup, cli_env, now_ms, put, seed
 from support.ownerdir import SERVICE_UID, needs_root
 

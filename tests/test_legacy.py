@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from aws_wodle.state import StateStore
+from aws_wodle.store.state import StateStore
 from conftest import Setup, Sink, cli_env, now_ms, put, seed
 
 # `aws-wodle legacy ARGS`, as the command line runs it.

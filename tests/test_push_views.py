@@ -18,7 +18,7 @@ from aws_wodle.aws.budget import Budgets
 from aws_wodle.metrics import Metrics
 from aws_wodle.pipeline import Tally
 from aws_wodle.push.stats import PushStats, Reporter
-from aws_wodle.state import StateStore
+from aws_wodle.store.state import StateStore
 from conftest import Sink, free_port, run_cli, service_xml, write_config
 from pushsupport import (
     PushMoto,

@@ -11,7 +11,7 @@ import pytest
 
 from aws_wodle import window
 from aws_wodle.model import Boundary, Cursor, Cycle
-from aws_wodle.state import StateStore
+from aws_wodle.store.state import StateStore
 from readcost import measure
 from support.fakelogs import Crash
 from test_engine import KEY, LOOKBACK, MINUTE, SETTLE, Rig

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aws_wodle import boundary
 from aws_wodle.model import Boundary, Cursor, Cycle, Gap, GroupKey, LogEvent, Sent
-from aws_wodle.state import StateStore, read_status
+from aws_wodle.store.state import StateStore, read_status
 from conftest import Setup, put, seed
 
 ACCOUNT = "123456789012"

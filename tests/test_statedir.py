@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from aws_wodle.state import StateStore
+from aws_wodle.store.state import StateStore
 from conftest import Setup, cli_env, run_cli, seed
 from support.ownerdir import (
     SERVICE_UID,
@@ -198,7 +198,7 @@ def test_new_state_directory_and_files_have_explicit_modes(tmp_path: Path) -> No
     0600, not 0755 and 0644."""
     folder = tmp_path / "fresh" / "aws-wodle"
     code = (
-        "import json, os, sys; os.umask(0o022); from aws_wodle.state import StateStore; "
+        "import json, os, sys; os.umask(0o022); from aws_wodle.store.state import StateStore; "
         "s = StateStore(sys.argv[1]); s.record_failures(['x']); d = os.path.dirname(sys.argv[1]); "
         "print(json.dumps({n: os.stat(os.path.join(d, n)).st_mode & 0o777 "
         "for n in os.listdir(d)})); s.close()"

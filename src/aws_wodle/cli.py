@@ -41,7 +41,7 @@ from .settings import (
     unmatched_rules,
 )
 from .settings import describe as describe_settings
-from .state import (
+from .store.state import (
     GroupRecord,
     ImportedStream,
     StateStore,
@@ -745,7 +745,7 @@ def _push_status(
 ) -> tuple[list[dict[str, object]], list[dict[str, object]], str | None]:
     """The [[kinesis]] sources' lease tables, their standing problems (from the state
     file), and why the settings file could not be read (None when it could)."""
-    from .state import read_push_problems  # noqa: PLC0415
+    from .store.state import read_push_problems  # noqa: PLC0415
 
     problems: list[dict[str, object]] = [
         {"stream": stream, "region": region, "since": _s_iso(at), "message": redact.mask(m)}
@@ -803,11 +803,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return legacy.main(arguments[1:])
     if arguments[:1] == ["import-state"]:
-        from . import migrate  # noqa: PLC0415 - boto3 only where it is needed
+        from .store import migrate  # noqa: PLC0415 - boto3 only where it is needed
 
         return migrate.main(arguments[1:])
     if arguments[:1] == ["state-dir"]:
-        from . import statedir  # noqa: PLC0415 - the units' and packages' safe install -d
+        from .store import statedir  # noqa: PLC0415 - the units' and packages' safe install -d
 
         return statedir.main(arguments[1:])
     args = _parser().parse_args(arguments)

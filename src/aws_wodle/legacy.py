@@ -97,7 +97,7 @@ from .manager.forward import WRONG_KIND, QueueForwarder, queue_problem
 from .paths import DEFAULT_HOME, queue_path, state_path
 from .pipeline import DEFAULT_LATE_EVERY_SECONDS, DEFAULT_SETTLE_SECONDS, Context, Tally
 from .schedule import Interval
-from .state import StateStore
+from .store.state import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from .aws.budget import Budgets
 from .metricserver import MetricServer, show
 from .pipeline import LATENESS_BUCKETS, Tally
 from .push.stats import PushStats
-from .state import StateStore
+from .store.state import StateStore
 
 log = logging.getLogger(__name__)
 

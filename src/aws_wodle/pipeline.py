@@ -21,7 +21,7 @@ from .progress import Progress
 
 if TYPE_CHECKING:  # the engine imports this module: it must not load sqlite3 or lxml
     from .manager.forward import QueueForwarder
-    from .state import StateStore
+    from .store.state import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import redact, statedir
-from .errors import StateError, StateLocked
-from .model import Boundary, Cursor, Cycle, Gap, GroupInfo, GroupKey, Listing, Sent
-from .paths import STATE_RELATIVE
+from .. import redact
+from ..errors import StateError, StateLocked
+from ..model import Boundary, Cursor, Cycle, Gap, GroupInfo, GroupKey, Listing, Sent
+from ..paths import STATE_RELATIVE
+from . import statedir
 
 log = logging.getLogger(__name__)
 

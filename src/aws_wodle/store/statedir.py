@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import StateError
+from ..errors import StateError
 
 # The files of one state: the database, SQLite's write-ahead log and shared index, our lock.
 STATE_SUFFIXES = ("", "-wal", "-shm", ".lock")

@@ -34,10 +34,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .aws.cloudwatch import AwsAccess
-from .errors import AwsError, StateError
-from .model import Boundary, CloudWatchService
-from .paths import DEFAULT_HOME, state_path
+from ..aws.cloudwatch import AwsAccess
+from ..errors import AwsError, StateError
+from ..model import Boundary, CloudWatchService
+from ..paths import DEFAULT_HOME, state_path
 from .state import StateStore, StreamKey
 from .statedir import user_name
 

@@ -1,0 +1,1 @@
+"""The state: checkpoints in SQLite, the state directory entered safely, the old module's state."""
