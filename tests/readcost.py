@@ -19,9 +19,9 @@ import random
 import statistics
 from dataclasses import dataclass, field
 
-from aws_wodle.grouppass import GroupPass, Outside, Settings
 from aws_wodle.model import GroupKey
-from aws_wodle.pipeline import Tally
+from aws_wodle.poll.grouppass import GroupPass, Outside, Settings
+from aws_wodle.poll.pipeline import Tally
 from support.fakelogs import FakeLogs, ListSink, MemoryStore
 
 KEY = GroupKey("123456789012", "us-east-1", "app")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aws_wodle.progress import Progress, remaining_seconds
+from aws_wodle.poll.progress import Progress, remaining_seconds
 from aws_wodle.store.state import StateStore
 from conftest import TEST_FLAGS, Setup, cli_env, now_ms, put, run_cli, seed
 from test_import_state import ACCOUNT, DAY_MS, old_db, run_import

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from aws_wodle.collector import ServicePass
 from aws_wodle.config import CloudWatchService
 from aws_wodle.errors import AccessDenied, RegionUnavailable
-from aws_wodle.groups import GroupOptions, GroupRule, GroupRules
 from aws_wodle.model import GroupInfo, GroupKey
-from aws_wodle.pipeline import Context, Tally
+from aws_wodle.poll.collector import ServicePass
+from aws_wodle.poll.groups import GroupOptions, GroupRule, GroupRules
+from aws_wodle.poll.pipeline import Context, Tally
 from aws_wodle.store.state import StateStore
 from support.fakelogs import FakeLogs, ListSink
 

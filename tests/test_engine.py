@@ -10,12 +10,12 @@ from dataclasses import replace
 
 import pytest
 
-from aws_wodle import boundary, window
 from aws_wodle.aws.serverclock import ServerClock
-from aws_wodle.grouppass import GroupPass, Outside, Settings
-from aws_wodle.groups import GroupOptions
 from aws_wodle.model import Boundary, Cursor, Cycle, Gap, GroupKey, LogEvent
-from aws_wodle.pipeline import Tally
+from aws_wodle.poll import boundary, window
+from aws_wodle.poll.grouppass import GroupPass, Outside, Settings
+from aws_wodle.poll.groups import GroupOptions
+from aws_wodle.poll.pipeline import Tally
 from support.fakelogs import Crash, FakeLogs, ListSink, MemoryStore
 
 KEY = GroupKey("123456789012", "us-east-1", "app")
@@ -310,9 +310,10 @@ def test_the_engine_imports_no_boto3_sqlite3_or_lxml() -> None:
     entries, envelope and prefix discovery) loads no outside library."""
     code = (
         "import sys\n"
-        "import aws_wodle.model, aws_wodle.boundary, aws_wodle.window, aws_wodle.grouppass\n"
-        "import aws_wodle.collector, aws_wodle.aws.serverclock, aws_wodle.outgoing\n"
-        "import aws_wodle.groups, aws_wodle.manager.envelope, aws_wodle.discovery\n"
+        "import aws_wodle.model, aws_wodle.poll.boundary, aws_wodle.poll.window\n"
+        "import aws_wodle.poll.grouppass, aws_wodle.poll.collector, aws_wodle.poll.outgoing\n"
+        "import aws_wodle.poll.groups, aws_wodle.poll.discovery\n"
+        "import aws_wodle.aws.serverclock, aws_wodle.manager.envelope\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'boto3', 'botocore', 'sqlite3', '_sqlite3', 'lxml'})\n"
         "print(','.join(bad))\n"

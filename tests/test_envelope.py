@@ -12,7 +12,7 @@ import pytest
 from aws_wodle.manager.envelope import Envelope, iso_ms
 from aws_wodle.manager.forward import HEADER, MAX_DATAGRAM
 from aws_wodle.model import LogEvent
-from aws_wodle.outgoing import frame_page
+from aws_wodle.poll.outgoing import frame_page
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "etc" / "rules" / "aws-wodle_rules.xml"

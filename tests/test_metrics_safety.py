@@ -22,10 +22,10 @@ from typing import cast
 
 import pytest
 
-from aws_wodle.collector import MAX_WORKERS
 from aws_wodle.config.values import parse_address
 from aws_wodle.metrics import serve
 from aws_wodle.metricserver import MAX_CONNECTIONS, REQUEST_SECONDS, show
+from aws_wodle.poll.collector import MAX_WORKERS
 from conftest import Lines, Setup, cli_env, free_port, put, seed, start_daemon
 
 CLIENTS = 1_200  # the stalled connections of the attack that found the flaw

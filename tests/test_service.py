@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from aws_wodle.progress import Progress
+from aws_wodle.poll.progress import Progress
 from conftest import ROOT, TEST_FLAGS, Setup, cli_env, free_port, seed, start_daemon
 
 
@@ -98,7 +98,7 @@ def test_json_log_format(setup: Setup) -> None:
     summary = next(d for d in docs if "1 events" in d["message"])
     assert summary["level"] == "info"
     assert summary["priority"] == 6
-    assert summary["logger"] == "aws_wodle.collector"
+    assert summary["logger"] == "aws_wodle.poll.collector"
 
 
 UNITS = ("aws-wodle.service", "aws-wodle@.service")

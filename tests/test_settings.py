@@ -18,7 +18,7 @@ else:
 import aws_wodle.settings as settings_module
 from aws_wodle.aws.budget import DEFAULT_RATES
 from aws_wodle.errors import ConfigError
-from aws_wodle.groups import (
+from aws_wodle.poll.groups import (
     GroupArn,
     GroupName,
     GroupOptions,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aws_wodle import window
 from aws_wodle.model import Boundary, Cursor, Cycle
+from aws_wodle.poll import window
 from aws_wodle.store.state import StateStore
 from readcost import measure
 from support.fakelogs import Crash

@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from aws_wodle import boundary
 from aws_wodle.model import Boundary, Cursor, Cycle, Gap, GroupKey, LogEvent, Sent
+from aws_wodle.poll import boundary
 from aws_wodle.store.state import StateStore, read_status
 from conftest import Setup, put, seed
 

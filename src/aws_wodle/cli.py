@@ -29,7 +29,7 @@ from .paths import (
     settings_path,
     state_path,
 )
-from .pipeline import Context, Tally
+from .poll.pipeline import Context, Tally
 from .push.source import KinesisSource
 from .push.stats import PushStats, Reporter
 from .settings import (

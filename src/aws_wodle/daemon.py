@@ -13,11 +13,11 @@ from typing import Protocol, TextIO
 
 from . import schedule, signals
 from .aws.cloudwatch import AwsAccess
-from .collector import ServicePass
 from .config import CloudWatchService, Config, Wodle
 from .errors import ConfigError, ForwardError
 from .notify import Notifier
-from .pipeline import Context, Stopped, Tally
+from .poll.collector import ServicePass
+from .poll.pipeline import Context, Stopped, Tally
 from .push.source import KinesisSource
 
 log = logging.getLogger(__name__)

@@ -95,7 +95,7 @@ from .daemon import Daemon
 from .errors import AccessDenied, AwsError, CredentialsError, ForwardError, StateError
 from .manager.forward import WRONG_KIND, QueueForwarder, queue_problem
 from .paths import DEFAULT_HOME, queue_path, state_path
-from .pipeline import DEFAULT_LATE_EVERY_SECONDS, DEFAULT_SETTLE_SECONDS, Context, Tally
+from .poll.pipeline import DEFAULT_LATE_EVERY_SECONDS, DEFAULT_SETTLE_SECONDS, Context, Tally
 from .schedule import Interval
 from .store.state import StateStore
 

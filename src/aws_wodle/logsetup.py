@@ -110,7 +110,7 @@ def traceback_lines(record: logging.LogRecord) -> list[str]:
 
 
 class SyslogFormatter(logging.Formatter):
-    """``<6>INFO aws_wodle.collector: message``: the journal keeps the level, of every line
+    """``<6>INFO aws_wodle.poll.collector: message``: the journal keeps the level, of every line
     of a traceback too."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -141,7 +141,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class PlainFormatter(logging.Formatter):
-    """``2024-05-01 12:00:00,123 INFO aws_wodle.collector: message``, for a person."""
+    """``2024-05-01 12:00:00,123 INFO aws_wodle.poll.collector: message``, for a person."""
 
     def format(self, record: logging.LogRecord) -> str:
         text = f"{self.formatTime(record)} {record.levelname} {record.name}: {message(record)}"

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from . import redact
 from .aws.budget import Budgets
 from .metricserver import MetricServer, show
-from .pipeline import LATENESS_BUCKETS, Tally
+from .poll.pipeline import LATENESS_BUCKETS, Tally
 from .push.stats import PushStats
 from .store.state import StateStore
 

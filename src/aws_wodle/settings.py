@@ -46,9 +46,10 @@ from typing import Any
 from .aws.budget import DEFAULT_RATES
 from .config import Config, perms, values
 from .config.values import FORMATS, parse_address
-from .discovery import DEFAULT_DISCOVER_SECONDS
 from .errors import ConfigError, ConfigProblem
-from .groups import (
+from .manager.forward import QUEUE_WAIT_SECONDS
+from .poll.discovery import DEFAULT_DISCOVER_SECONDS
+from .poll.groups import (
     Entry,
     GroupArn,
     GroupName,
@@ -59,8 +60,7 @@ from .groups import (
     check_match,
     parse_entry,
 )
-from .manager.forward import QUEUE_WAIT_SECONDS
-from .pipeline import (
+from .poll.pipeline import (
     DEFAULT_LATE_EVERY_SECONDS,
     DEFAULT_LOOKBACK_SECONDS,
     DEFAULT_REMOVE_IDLE_SECONDS,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..groups import GroupArn, GroupName, GroupPrefix, parse_entry
 from ..model import CloudWatchService
+from ..poll.groups import GroupArn, GroupName, GroupPrefix, parse_entry
 from ..schedule import WEEKDAYS, Daily, Interval, Monthly, Schedule, Weekly
 from .model import SKIP_ON_ERROR, Config
 from .values import DAY, HOUR, MINUTE, WEEK

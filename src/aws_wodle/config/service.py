@@ -15,8 +15,8 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
-from ..groups import GroupArn, parse_entry
 from ..model import CloudWatchService, DiscardRule
+from ..poll.groups import GroupArn, parse_entry
 from . import values
 from .values import show
 

@@ -27,7 +27,7 @@ from ..aws.kinesis import IteratorExpired, guard
 from ..errors import AwsError, Throttled
 from ..manager.envelope import Envelope
 from ..manager.forward import QueueForwarder
-from ..pipeline import Tally, encode
+from ..poll.pipeline import Tally, encode
 from .leases import SHARD_END, TRIM_HORIZON, Lease, LeaseLost, LeaseTable
 from .payload import Refused, Subscription, Undecodable, decode
 from .shards import stream_arg

@@ -18,16 +18,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
+from ..errors import AccessDenied, AwsError, GroupNotFound, RegionUnavailable
+from ..model import GroupKey, Listing, LogsApi
 from . import discovery
-from .errors import AccessDenied, AwsError, GroupNotFound, RegionUnavailable
 from .grouppass import GroupPass, Outside, Settings
 from .groups import GroupArn, GroupName, GroupPrefix, parse_entry
-from .model import GroupKey, Listing, LogsApi
 from .pipeline import Context, Stopped, Tally, today_start
 
 if TYPE_CHECKING:
-    from .aws.budget import RegionBudget
-    from .model import CloudWatchService
+    from ..aws.budget import RegionBudget
+    from ..model import CloudWatchService
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,9 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from . import boundary, window
-from .errors import AccessDenied, GroupNotFound
-from .groups import DEFAULT_OPTIONS, GroupOptions
-from .manager.envelope import Envelope
-from .model import (
+from ..errors import AccessDenied, GroupNotFound
+from ..manager.envelope import Envelope
+from ..model import (
     Boundary,
     Checkpoints,
     Cursor,
@@ -36,6 +34,8 @@ from .model import (
     Page,
     Sink,
 )
+from . import boundary, window
+from .groups import DEFAULT_OPTIONS, GroupOptions
 from .outgoing import frame_page
 from .pipeline import Stopped, Tally
 from .progress import Progress

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .model import GroupInfo, Listing
+from ..model import GroupInfo, Listing
 
 # How often a prefix is listed in a region (seconds), at most: a new group waits this long
 # at worst, and each listing costs ceil(groups / 50) DescribeLogGroups calls.

@@ -37,8 +37,8 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from ..model import Boundary, Cursor, Cycle, Gap, LogEvent
 from .boundary import Seen
-from .model import Boundary, Cursor, Cycle, Gap, LogEvent
 
 # A LogEvent's timestamp and ingestion time, at C speed.
 _TIMESTAMP = operator.itemgetter(0)

@@ -13,7 +13,7 @@ import operator
 from collections import Counter
 from itertools import compress
 
-from .model import Boundary, LogEvent
+from ..model import Boundary, LogEvent
 
 _TIMESTAMP = operator.itemgetter(0)  # a LogEvent's timestamp, at C speed
 

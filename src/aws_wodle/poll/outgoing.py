@@ -11,9 +11,9 @@ import operator
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 
-from .manager.envelope import Envelope
-from .manager.forward import HEADER, MAX_DATAGRAM
-from .model import Discard, LogEvent, Sent
+from ..manager.envelope import Envelope
+from ..manager.forward import HEADER, MAX_DATAGRAM
+from ..model import Discard, LogEvent, Sent
 from .pipeline import LATENESS_BUCKETS, Tally, encode
 
 _BOUNDS_MS = tuple(int(bound * 1000) for bound in LATENESS_BUCKETS)

@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
-from .aws.budget import Budgets
+from ..aws.budget import Budgets
+from ..manager.envelope import Envelope
+from ..manager.forward import frame
+from ..model import Discard, LogEvent
 from .discovery import DEFAULT_DISCOVER_SECONDS
 from .groups import GroupRules
-from .manager.envelope import Envelope
-from .manager.forward import frame
-from .model import Discard, LogEvent
 from .progress import Progress
 
 if TYPE_CHECKING:  # the engine imports this module: it must not load sqlite3 or lxml
-    from .manager.forward import QueueForwarder
-    from .store.state import StateStore
+    from ..manager.forward import QueueForwarder
+    from ..store.state import StateStore
 
 log = logging.getLogger(__name__)
 
