@@ -7,8 +7,8 @@ import re
 import textwrap
 from pathlib import Path
 
+from aws_wodle.config.settings import describe, merge
 from aws_wodle.push.source import KinesisSource
-from aws_wodle.settings import describe, merge
 from conftest import run_cli
 from test_settings import PATH, parse, problems
 

@@ -15,8 +15,18 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-import aws_wodle.settings as settings_module
+import aws_wodle.config.settings as settings_module
 from aws_wodle.aws.budget import DEFAULT_RATES
+from aws_wodle.config.settings import (
+    _TOP_KEYS,
+    SettingsFile,
+    describe,
+    load_settings,
+    merge,
+    parse_duration,
+    parse_settings,
+)
+from aws_wodle.config.tomllines import key_lines
 from aws_wodle.errors import ConfigError
 from aws_wodle.poll.groups import (
     GroupArn,
@@ -27,16 +37,6 @@ from aws_wodle.poll.groups import (
     GroupRules,
     parse_entry,
 )
-from aws_wodle.settings import (
-    _TOP_KEYS,
-    SettingsFile,
-    describe,
-    load_settings,
-    merge,
-    parse_duration,
-    parse_settings,
-)
-from aws_wodle.tomllines import key_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 PATH = "/etc/aws-wodle.toml"

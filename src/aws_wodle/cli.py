@@ -16,6 +16,15 @@ from datetime import datetime, timezone
 from . import __version__, logsetup, memtune, redact
 from .aws.budget import DEFAULT_RATES, Budgets
 from .config import Config, load_config, profile_warnings, summary
+from .config.settings import (
+    RunOptions,
+    SettingsFile,
+    load_settings,
+    merge,
+    parse_duration,
+    unmatched_rules,
+)
+from .config.settings import describe as describe_settings
 from .config.values import FORMATS, parse_address
 from .errors import ConfigError, StateError, WodleError
 from .manager.forward import QUEUE_WAIT_SECONDS, QueueForwarder, queue_problem
@@ -32,15 +41,6 @@ from .paths import (
 from .poll.pipeline import Context, Tally
 from .push.source import KinesisSource
 from .push.stats import PushStats, Reporter
-from .settings import (
-    RunOptions,
-    SettingsFile,
-    load_settings,
-    merge,
-    parse_duration,
-    unmatched_rules,
-)
-from .settings import describe as describe_settings
 from .store.state import (
     GroupRecord,
     ImportedStream,

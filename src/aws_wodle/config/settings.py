@@ -43,13 +43,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .aws.budget import DEFAULT_RATES
-from .config import Config, perms, values
-from .config.values import FORMATS, parse_address
-from .errors import ConfigError, ConfigProblem
-from .manager.forward import QUEUE_WAIT_SECONDS
-from .poll.discovery import DEFAULT_DISCOVER_SECONDS
-from .poll.groups import (
+from ..aws.budget import DEFAULT_RATES
+from ..errors import ConfigError, ConfigProblem
+from ..manager.forward import QUEUE_WAIT_SECONDS
+from ..poll.discovery import DEFAULT_DISCOVER_SECONDS
+from ..poll.groups import (
     Entry,
     GroupArn,
     GroupName,
@@ -60,13 +58,13 @@ from .poll.groups import (
     check_match,
     parse_entry,
 )
-from .poll.pipeline import (
+from ..poll.pipeline import (
     DEFAULT_LATE_EVERY_SECONDS,
     DEFAULT_LOOKBACK_SECONDS,
     DEFAULT_REMOVE_IDLE_SECONDS,
     DEFAULT_SETTLE_SECONDS,
 )
-from .push.source import (
+from ..push.source import (
     DEFAULT_BATCH,
     DEFAULT_LEASE_PERIOD,
     LEASE_TABLE_PREFIX,
@@ -74,7 +72,9 @@ from .push.source import (
     arn_region,
     stream_name,
 )
+from . import Config, perms, values
 from .tomllines import Path, key_lines, line_of, syntax_error
+from .values import FORMATS, parse_address
 
 if sys.version_info >= (3, 11):
     import tomllib
