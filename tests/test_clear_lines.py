@@ -19,7 +19,8 @@ from test_import_state import ACCOUNT, DAY_MS, old_db, run_import
 from test_legacy import lines, old_args, run_legacy
 
 PATIENT = (
-    "import sys; from aws_wodle.legacy import main; sys.exit(main(sys.argv[1:], queue_wait=0.5))"
+    "import sys; from aws_wodle.runtime.legacy import main; "
+    "sys.exit(main(sys.argv[1:], queue_wait=0.5))"
 )
 
 

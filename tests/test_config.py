@@ -1111,7 +1111,7 @@ def test_reading_the_configuration_loads_no_xml_library(tmp_path: Path) -> None:
 def test_skip_on_error_is_stated_the_same_way_everywhere() -> None:
     """One statement of skip_on_error's default and meaning: summary, legacy --help, README."""
     from aws_wodle.config import SKIP_ON_ERROR
-    from aws_wodle.legacy import parser
+    from aws_wodle.runtime.legacy import parser
 
     def flat(text: str) -> str:
         return " ".join(text.split())

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from aws_wodle.aws.budget import Budgets
-from aws_wodle.metrics import Metrics
 from aws_wodle.model import Cursor
+from aws_wodle.runtime.metrics import Metrics
 from aws_wodle.store.state import StateStore, read_status
 from support.fakelogs import Crash
 from test_engine import INTERVAL, KEY, LOOKBACK, MINUTE, SETTLE, Rig, drain

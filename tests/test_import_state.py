@@ -16,7 +16,8 @@ from conftest import Setup, cli_env, now_ms, put, seed
 from support.ownerdir import SERVICE_UID, needs_root
 
 IMPORT = (
-    "import sys; from aws_wodle.cli import main; sys.exit(main(['import-state', *sys.argv[1:]]))"
+    "import sys; from aws_wodle.runtime.cli import main; "
+    "sys.exit(main(['import-state', *sys.argv[1:]]))"
 )
 ACCOUNT = "123456789012"  # moto's account
 DAY_MS = 86_400_000

@@ -12,7 +12,9 @@ from aws_wodle.store.state import StateStore
 from conftest import Setup, Sink, cli_env, now_ms, put, seed
 
 # `aws-wodle legacy ARGS`, as the command line runs it.
-LEGACY = "import sys; from aws_wodle.cli import main; sys.exit(main(['legacy', *sys.argv[1:]]))"
+LEGACY = (
+    "import sys; from aws_wodle.runtime.cli import main; sys.exit(main(['legacy', *sys.argv[1:]]))"
+)
 _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
 
@@ -250,7 +252,7 @@ def test_manager_away_exits_11_and_the_next_run_loses_nothing(setup: Setup) -> N
     away = [*old_args(setup, "app", paths=False), "--queue", setup.sink.path + "-away"]
     away += ["--state", setup.state]
     patient = (
-        "import sys; from aws_wodle.legacy import main; "
+        "import sys; from aws_wodle.runtime.legacy import main; "
         "sys.exit(main(sys.argv[1:], queue_wait=0.5))"
     )
     result = run_legacy(*away, code=patient)
@@ -303,7 +305,7 @@ def test_defaults_under_ossec_home_and_environment_overrides(setup: Setup) -> No
         seed(setup.moto.client(), "app", {"s": ["hello"]})
         args = old_args(setup, "app", paths=False)
         in_home = (
-            "import sys; from aws_wodle.legacy import main; "
+            "import sys; from aws_wodle.runtime.legacy import main; "
             "sys.exit(main(sys.argv[2:], ossec_home=sys.argv[1]))"
         )
         assert run_legacy(str(home), *args, code=in_home).returncode == 0

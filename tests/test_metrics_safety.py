@@ -23,9 +23,9 @@ from typing import cast
 import pytest
 
 from aws_wodle.config.values import parse_address
-from aws_wodle.metrics import serve
-from aws_wodle.metricserver import MAX_CONNECTIONS, REQUEST_SECONDS, show
 from aws_wodle.poll.collector import MAX_WORKERS
+from aws_wodle.runtime.metrics import serve
+from aws_wodle.runtime.metricserver import MAX_CONNECTIONS, REQUEST_SECONDS, show
 from conftest import Lines, Setup, cli_env, free_port, put, seed, start_daemon
 
 CLIENTS = 1_200  # the stalled connections of the attack that found the flaw
@@ -328,7 +328,7 @@ def test_odd_requests_get_an_answer_and_nothing_logged(
 NO_FDS_SERVER = """
 import logging, os, resource, sys, time
 logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(message)s")
-from aws_wodle.metrics import serve
+from aws_wodle.runtime.metrics import serve
 server = serve(("127.0.0.1", 0), lambda: "up 1\\n")
 time.sleep(0.5)  # the accept loop is running before the descriptors run out
 _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

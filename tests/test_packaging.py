@@ -34,7 +34,7 @@ def test_wheel_holds_command_example_and_units(tmp_path: Path) -> None:
         names = set(archive.namelist())
         entry_points = next(n for n in names if n.endswith("entry_points.txt"))
         scripts = archive.read(entry_points).decode()
-    assert "aws-wodle = aws_wodle.cli:main" in scripts
+    assert "aws-wodle = aws_wodle.runtime.cli:main" in scripts
     data = {n.split("/data/", 1)[1] for n in names if "/data/" in n}
     assert data == {
         "share/aws-wodle/ossec.conf.example",

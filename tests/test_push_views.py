@@ -15,9 +15,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from aws_wodle.aws.budget import Budgets
-from aws_wodle.metrics import Metrics
 from aws_wodle.poll.pipeline import Tally
 from aws_wodle.push.stats import PushStats, Reporter
+from aws_wodle.runtime.metrics import Metrics
 from aws_wodle.store.state import StateStore
 from conftest import Sink, free_port, run_cli, service_xml, write_config
 from pushsupport import (

@@ -10,8 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from aws_wodle import legacy, logsetup, redact
+from aws_wodle import redact
 from aws_wodle.config.values import FORMATS
+from aws_wodle.runtime import legacy, logsetup
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzEXAMPLEKEY"
 TOKEN = "IQoJb3JpZ2luX2VjEJr//////////wEaCXVzLWVhc3QtMSJHMEUCIQD+example/token=="

@@ -355,7 +355,7 @@ def test_the_readmes_settings_example_is_valid() -> None:
 def test_every_run_option_from_log_level_down_has_a_settings_key() -> None:
     """Each flag of `run` from --log-level down can be set in aws-wodle.toml, under its
     own name (--rate as [rates]), and the example file shows each."""
-    from aws_wodle.cli import _parser
+    from aws_wodle.runtime.cli import _parser
 
     commands = next(a for a in _parser()._actions if a.dest == "command")
     run = commands.choices["run"]  # type: ignore[index]

@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 
-from aws_wodle import signals
+from aws_wodle.runtime import signals
 
 # A process that waits as the daemon does, woken by SIGHUP and stopped by SIGTERM through
 # signals.install; it prints "ready" once its handlers are in.

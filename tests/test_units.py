@@ -13,15 +13,16 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError
 
-from aws_wodle import errors, logsetup
+from aws_wodle import errors
 from aws_wodle.aws.budget import Budgets, RegionBudget
 from aws_wodle.aws.cloudwatch import translate
 from aws_wodle.errors import ForwardError
 from aws_wodle.manager.forward import HEADER, MAX_DATAGRAM, QueueForwarder, encode_message, frame
-from aws_wodle.metricserver import MAX_CONNECTIONS
 from aws_wodle.model import Boundary, Cursor, Cycle, Gap, LogEvent
 from aws_wodle.poll import boundary, window
 from aws_wodle.poll.collector import MAX_WORKERS
+from aws_wodle.runtime import logsetup
+from aws_wodle.runtime.metricserver import MAX_CONNECTIONS
 
 
 def ev(ts: int, message: str = "m", stream: str = "") -> LogEvent:

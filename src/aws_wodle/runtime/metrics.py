@@ -8,12 +8,12 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from . import redact
-from .aws.budget import Budgets
+from .. import redact
+from ..aws.budget import Budgets
+from ..poll.pipeline import LATENESS_BUCKETS, Tally
+from ..push.stats import PushStats
+from ..store.state import StateStore
 from .metricserver import MetricServer, show
-from .poll.pipeline import LATENESS_BUCKETS, Tally
-from .push.stats import PushStats
-from .store.state import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ import traceback
 from collections.abc import Iterable
 from typing import TextIO
 
-from . import redact
+from .. import redact
 
 # These libraries log request and response bodies at DEBUG, and STS answers carry secret
 # keys and session tokens: they never log below WARNING, whatever our level.

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .config.values import family
+from ..config.values import family
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ from typing import Any
 
 from botocore.config import Config as BotoConfig
 
-from .aws.cloudwatch import AwsAccess
-from .aws.kinesis import NotFound, guard
-from .config import Config
-from .errors import AccessDenied, AwsError
-from .model import CloudWatchService
-from .push.shards import stream_arg
-from .push.source import KinesisSource
+from ..aws.cloudwatch import AwsAccess
+from ..aws.kinesis import NotFound, guard
+from ..config import Config
+from ..errors import AccessDenied, AwsError
+from ..model import CloudWatchService
+from ..push.shards import stream_arg
+from ..push.source import KinesisSource
 
 _QUICK = BotoConfig(
     retries={"total_max_attempts": 2, "mode": "standard"},

@@ -78,9 +78,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import NoReturn
 
-from . import __version__, logsetup, signals
-from .aws.cloudwatch import AwsAccess, known_regions
-from .config import (
+from .. import __version__
+from ..aws.cloudwatch import AwsAccess, known_regions
+from ..config import (
     DEFAULT_INTERVAL_SECONDS,
     SKIP_ON_ERROR,
     CloudWatchService,
@@ -91,13 +91,14 @@ from .config import (
     Wodle,
     build_service,
 )
+from ..errors import AccessDenied, AwsError, CredentialsError, ForwardError, StateError
+from ..manager.forward import WRONG_KIND, QueueForwarder, queue_problem
+from ..paths import DEFAULT_HOME, queue_path, state_path
+from ..poll.pipeline import DEFAULT_LATE_EVERY_SECONDS, DEFAULT_SETTLE_SECONDS, Context, Tally
+from ..schedule import Interval
+from ..store.state import StateStore
+from . import logsetup, signals
 from .daemon import Daemon
-from .errors import AccessDenied, AwsError, CredentialsError, ForwardError, StateError
-from .manager.forward import WRONG_KIND, QueueForwarder, queue_problem
-from .paths import DEFAULT_HOME, queue_path, state_path
-from .poll.pipeline import DEFAULT_LATE_EVERY_SECONDS, DEFAULT_SETTLE_SECONDS, Context, Tally
-from .schedule import Interval
-from .store.state import StateStore
 
 log = logging.getLogger(__name__)
 

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, TextIO
 
-from . import schedule, signals
-from .aws.cloudwatch import AwsAccess
-from .config import CloudWatchService, Config, Wodle
-from .errors import ConfigError, ForwardError
+from .. import schedule
+from ..aws.cloudwatch import AwsAccess
+from ..config import CloudWatchService, Config, Wodle
+from ..errors import ConfigError, ForwardError
+from ..poll.collector import ServicePass
+from ..poll.pipeline import Context, Stopped, Tally
+from ..push.source import KinesisSource
+from . import signals
 from .notify import Notifier
-from .poll.collector import ServicePass
-from .poll.pipeline import Context, Stopped, Tally
-from .push.source import KinesisSource
 
 log = logging.getLogger(__name__)
 

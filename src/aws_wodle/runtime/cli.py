@@ -13,10 +13,10 @@ import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from . import __version__, logsetup, memtune, redact
-from .aws.budget import DEFAULT_RATES, Budgets
-from .config import Config, load_config, profile_warnings, summary
-from .config.settings import (
+from .. import __version__, redact
+from ..aws.budget import DEFAULT_RATES, Budgets
+from ..config import Config, load_config, profile_warnings, summary
+from ..config.settings import (
     RunOptions,
     SettingsFile,
     load_settings,
@@ -24,13 +24,11 @@ from .config.settings import (
     parse_duration,
     unmatched_rules,
 )
-from .config.settings import describe as describe_settings
-from .config.values import FORMATS, parse_address
-from .errors import ConfigError, StateError, WodleError
-from .manager.forward import QUEUE_WAIT_SECONDS, QueueForwarder, queue_problem
-from .metrics import Metrics, serve
-from .metricserver import show as show_address
-from .paths import (
+from ..config.settings import describe as describe_settings
+from ..config.values import FORMATS, parse_address
+from ..errors import ConfigError, StateError, WodleError
+from ..manager.forward import QUEUE_WAIT_SECONDS, QueueForwarder, queue_problem
+from ..paths import (
     DEFAULT_HOME,
     STATE_RELATIVE,
     config_path,
@@ -38,10 +36,10 @@ from .paths import (
     settings_path,
     state_path,
 )
-from .poll.pipeline import Context, Tally
-from .push.source import KinesisSource
-from .push.stats import PushStats, Reporter
-from .store.state import (
+from ..poll.pipeline import Context, Tally
+from ..push.source import KinesisSource
+from ..push.stats import PushStats, Reporter
+from ..store.state import (
     GroupRecord,
     ImportedStream,
     StateStore,
@@ -49,6 +47,9 @@ from .store.state import (
     read_imported,
     read_status,
 )
+from . import logsetup, memtune
+from .metrics import Metrics, serve
+from .metricserver import show as show_address
 
 log = logging.getLogger("aws_wodle")
 
@@ -232,7 +233,7 @@ def _state_path(args: argparse.Namespace) -> str:
 
 
 def _load(path: str, args: argparse.Namespace) -> Config:
-    from .aws.cloudwatch import known_regions  # noqa: PLC0415 - boto3 only where it is needed
+    from ..aws.cloudwatch import known_regions  # noqa: PLC0415 - boto3 only where it is needed
 
     config = load_config(path, known_regions(), strict_perms=args.strict_perms)
     for wodle in config.wodles:
@@ -334,8 +335,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _probe(config: Config, settings: SettingsFile) -> int:
+    from ..push.worker import source_clients  # noqa: PLC0415
     from .probe import probe_all  # noqa: PLC0415 - boto3 only where it is needed
-    from .push.worker import source_clients  # noqa: PLC0415
 
     failed = 0
     for finding in probe_all(config, settings.kinesis, source_clients):
@@ -429,7 +430,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if options.settings.kinesis:
             log.info("[[kinesis]] sources are read by the daemon only (run without --once)")
     else:
-        from .push.worker import PushWorker, source_clients  # noqa: PLC0415 - boto3 only here
+        from ..push.worker import PushWorker, source_clients  # noqa: PLC0415 - boto3 only here
 
         pushed = PushStats()
         stats = pushed
@@ -745,7 +746,7 @@ def _push_status(
 ) -> tuple[list[dict[str, object]], list[dict[str, object]], str | None]:
     """The [[kinesis]] sources' lease tables, their standing problems (from the state
     file), and why the settings file could not be read (None when it could)."""
-    from .store.state import read_push_problems  # noqa: PLC0415
+    from ..store.state import read_push_problems  # noqa: PLC0415
 
     problems: list[dict[str, object]] = [
         {"stream": stream, "region": region, "since": _s_iso(at), "message": redact.mask(m)}
@@ -757,7 +758,7 @@ def _push_status(
         return [], problems, "; ".join(str(p) for p in exc.problems)
     if not settings.kinesis:
         return [], problems, None
-    from .push.status import all_status  # noqa: PLC0415 - boto3 only where it is needed
+    from ..push.status import all_status  # noqa: PLC0415 - boto3 only where it is needed
 
     return all_status(settings.kinesis), problems, None
 
@@ -803,11 +804,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return legacy.main(arguments[1:])
     if arguments[:1] == ["import-state"]:
-        from .store import migrate  # noqa: PLC0415 - boto3 only where it is needed
+        from ..store import migrate  # noqa: PLC0415 - boto3 only where it is needed
 
         return migrate.main(arguments[1:])
     if arguments[:1] == ["state-dir"]:
-        from .store import statedir  # noqa: PLC0415 - the units' and packages' safe install -d
+        from ..store import statedir  # noqa: PLC0415 - the units' and packages' safe install -d
 
         return statedir.main(arguments[1:])
     args = _parser().parse_args(arguments)

@@ -1,0 +1,1 @@
+"""The runtime: the command line, the run loop, signals, systemd, metrics, logging, the old CLI."""
