@@ -21,8 +21,15 @@ from conftest import ROOT
 from debpkg import build_deb
 
 
+def sources() -> set[str]:
+    """Every module of the package, as a wheel names it (``aws_wodle/poll/window.py``)."""
+    src = ROOT / "src"
+    return {path.relative_to(src).as_posix() for path in (src / "aws_wodle").rglob("*.py")}
+
+
 def test_wheel_holds_command_example_and_units(tmp_path: Path) -> None:
-    """pip builds a wheel with the console script, etc/ossec.conf.example and both units."""
+    """pip builds a wheel with every module, the console script, etc/ossec.conf.example and
+    both units."""
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path),
          str(ROOT)],
@@ -44,6 +51,7 @@ def test_wheel_holds_command_example_and_units(tmp_path: Path) -> None:
         "share/aws-wodle/aws-wodle@.service",
     }
     assert "aws_wodle/py.typed" in names
+    assert sorted(sources() - names) == []
 
 
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="dpkg-deb is missing")
@@ -97,6 +105,10 @@ def test_deb_holds_units_command_example_and_wheels_for_each_python() -> None:
             path = Path(scratch, "DEBIAN", script)
             assert path.stat().st_mode & 0o111
             subprocess.run(["sh", "-n", str(path)], check=True)
+        (ours,) = Path(scratch, "usr/share/aws-wodle/wheels").glob("aws_wodle-*.whl")
+        with zipfile.ZipFile(ours) as archive:
+            packed = set(archive.namelist())
+        assert sorted(sources() - packed) == []
 
 
 # The CPythons the package claims: Debian 12 has 3.11, Ubuntu 22.04 3.10, Ubuntu 24.04 3.12,
