@@ -123,7 +123,7 @@ def test_status_loads_no_aws_library() -> None:
     """status starts fast at any size: the command line loads boto3 only to collect."""
     code = (
         "import sys\n"
-        "from aws_wodle import cli\n"
+        "from aws_wodle.runtime import cli\n"
         "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'boto3', 'botocore', 's3transfer'})))\n"
     )
