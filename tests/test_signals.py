@@ -15,7 +15,7 @@ from aws_wodle.runtime import signals
 # signals.install; it prints "ready" once its handlers are in.
 CHILD = """
 import signal, threading
-from aws_wodle import signals
+from aws_wodle.runtime import signals
 wake, stop = threading.Event(), threading.Event()
 def on_hup(_sig):
     wake.set()
