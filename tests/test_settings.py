@@ -15,10 +15,8 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-import aws_wodle.config.settings as settings_module
 from aws_wodle.aws.budget import DEFAULT_RATES
 from aws_wodle.config.settings import (
-    _TOP_KEYS,
     SettingsFile,
     describe,
     load_settings,
@@ -26,6 +24,8 @@ from aws_wodle.config.settings import (
     parse_duration,
     parse_settings,
 )
+from aws_wodle.config.settingskinesis import KINESIS_KEYS
+from aws_wodle.config.settingsrules import GROUP_KEYS, TOP_KEYS
 from aws_wodle.config.tomllines import key_lines
 from aws_wodle.errors import ConfigError
 from aws_wodle.poll.groups import (
@@ -234,10 +234,10 @@ def test_the_example_file_uncommented_sets_every_key_the_reader_knows() -> None:
     assert source.worker_id
     assert source.envelope
     document = tomllib.loads(uncommented)
-    assert set(document) == set(settings_module._TOP_KEYS)
+    assert set(document) == set(TOP_KEYS)
     assert set(document["rates"]) == set(DEFAULT_RATES)
-    assert set().union(*document["group"]) == set(settings_module._GROUP_KEYS)
-    assert set(document["kinesis"][0]) == set(settings_module._KINESIS_KEYS)
+    assert set().union(*document["group"]) == set(GROUP_KEYS)
+    assert set(document["kinesis"][0]) == set(KINESIS_KEYS)
 
 
 def test_key_lines_follow_tables_arrays_and_multiline_strings() -> None:
@@ -364,7 +364,7 @@ def test_every_run_option_from_log_level_down_has_a_settings_key() -> None:
     example = (ROOT / "etc" / "aws-wodle.toml.example").read_text()
     for dest in below:
         key = "rates" if dest == "rate" else dest
-        assert key in _TOP_KEYS, dest
+        assert key in TOP_KEYS, dest
         assert key in example, key
     assert parse('queue_wait = "30s"\n').queue_wait == 30.0
 
@@ -372,4 +372,4 @@ def test_every_run_option_from_log_level_down_has_a_settings_key() -> None:
 def test_an_unknown_array_table_is_placed_at_its_line() -> None:
     """A misspelt [[grop]] names its file and line, as every other unknown key does."""
     text = 'lookback = "15m"\n\n[[grop]]\nmatch = "app"\n'
-    assert problems(text) == [f"{PATH}:3: unknown setting 'grop' (known: {', '.join(_TOP_KEYS)})"]
+    assert problems(text) == [f"{PATH}:3: unknown setting 'grop' (known: {', '.join(TOP_KEYS)})"]
