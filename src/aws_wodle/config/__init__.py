@@ -8,9 +8,12 @@
 3. ``model``: the frozen configuration the rest of aws-wodle uses;
 4. ``describe``: the configuration in words, for ``check-config``.
 
-``load`` runs them over a file. Beside them, ``settings`` reads aws-wodle.toml (``tomllines``
-gives its lines) and merges it with the flags. A service's options (``CloudWatchService``,
-with its ``DiscardRule``) are in the package's ``model``, which every folder may import.
+``load`` runs them over a file. Beside them, aws-wodle.toml is read by the same stages:
+``tomlreader`` (with ``tomllines``, the line of each key), ``settingsrules`` with
+``settingskinesis`` and ``settingsvalues``, ``settingsmodel`` and ``settingsdescribe``;
+``settings`` runs them over a file and merges it with the flags. A service's options
+(``CloudWatchService``, with its ``DiscardRule``) are in the package's ``model``, which every
+folder may import.
 """
 
 from ..model import CloudWatchService, DiscardRule
