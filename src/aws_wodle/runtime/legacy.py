@@ -70,7 +70,6 @@ import dataclasses
 import logging
 import os
 import re
-import signal
 import sys
 import threading
 import time
@@ -97,8 +96,9 @@ from ..paths import DEFAULT_HOME, queue_path, state_path
 from ..poll.pipeline import DEFAULT_LATE_EVERY_SECONDS, DEFAULT_SETTLE_SECONDS, Context, Tally
 from ..schedule import Interval
 from ..store.state import StateStore
-from . import logsetup, signals
+from . import logsetup
 from .daemon import Daemon
+from .lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -540,15 +540,10 @@ def queue_refusal(reason: str, queue: str) -> Refused:
     )
 
 
-def _install_signals(stop: threading.Event, interrupted: threading.Event) -> Callable[[], None]:
-    """SIGINT and SIGTERM stop after the page in hand; returns what puts the previous
-    handlers back."""
-
-    def on_signal(_sig: int) -> None:
-        interrupted.set()
-        stop.set()
-
-    return signals.install({signal.SIGINT: on_signal, signal.SIGTERM: on_signal})
+def _interrupted(_sig: int) -> int:
+    """The line of a run a signal stopped, and the old module's code for SIGINT."""
+    log.error("interrupted by a signal; every stream resumes after its last event sent")
+    return EXIT_ARGUMENTS
 
 
 def _collect_once(
@@ -605,8 +600,9 @@ def collect(
         state = StateStore(state_path)
     except StateError as exc:
         raise Refused(EXIT_STATE, f"Unexpected error accessing the state file: {exc}") from None
-    stop = threading.Event()
-    interrupted = threading.Event()
+    # SIGINT and SIGTERM stop after the page in hand; SIGHUP keeps the old module's fate.
+    life = Lifecycle()
+    stop = life.stop
     patience = QueuePatience(queue_wait, stop)
     forwarder = QueueForwarder(queue, stopping=patience)
     patience.forwarder = forwarder
@@ -624,26 +620,18 @@ def collect(
         config=config,
         make_access=lambda _service: access,
     )
-    restore_signals = _install_signals(stop, interrupted)
+    life.install_signals()
     try:
         tally = _collect_once(
             daemon, access, only_service(config), reparse=reparse, queue=queue, patience=patience
         )
     finally:
-        restore_signals()
+        life.restore_signals()
         if not daemon.abandoned:
             forwarder.close()
             state.close()
     code = EXIT_CLOUDWATCH if tally.failures else EXIT_OK
-    if interrupted.is_set():
-        log.error("interrupted by a signal; every stream resumes after its last event sent")
-        code = EXIT_ARGUMENTS
-    if daemon.abandoned:
-        # Worker threads are stuck in AWS calls; nothing they hold is uncommitted state.
-        logging.shutdown()
-        sys.stdout.flush()
-        os._exit(code)
-    return code
+    return life.exit(code, abandoned=daemon.abandoned, interrupted=_interrupted)
 
 
 def main(
