@@ -8,7 +8,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -48,6 +47,7 @@ from ..store.state import (
     read_status,
 )
 from . import logsetup, memtune
+from .lifecycle import Lifecycle
 from .metrics import Metrics, serve
 from .metricserver import show as show_address
 
@@ -386,7 +386,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except StateError as exc:
         log.error("%s", exc)
         return EXIT_FAILED
-    stop = threading.Event()
+    life = Lifecycle()
+    stop = life.stop
     # run --once gives up on a manager that stays away (then exits 1); the daemon waits.
     forwarder = QueueForwarder(
         queue,
@@ -460,7 +461,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             log.error("cannot serve metrics at %s: %s", show_address(options.metrics), exc)
             state.close()
             return EXIT_FAILED
-    daemon.install_signals()
+    # SIGTERM and SIGINT stop after the page in hand; SIGHUP re-reads the configuration
+    # between cycles (run --once takes the request and never acts on it).
+    life.install_signals(wake=daemon.request_stop, reload=daemon.request_reload)
     try:
         if args.once:
             tally = daemon.run_once()
@@ -486,13 +489,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif args.once and forwarder.unsent:
         log.error("stopped before the manager's queue took every event; the next run sends them")
         code = EXIT_FAILED
-    if args.once and daemon.signalled is not None:
-        code = _interrupted(daemon.signalled, tally, daemon.services_left)
-    if daemon.abandoned:
-        # Worker threads are stuck in AWS calls; nothing they hold is uncommitted state.
-        logging.shutdown()
-        os._exit(code)
-    return code
+    if not args.once:
+        return life.exit(code, abandoned=daemon.abandoned)
+    return life.exit(
+        code,
+        abandoned=daemon.abandoned,
+        interrupted=lambda sig: _interrupted(sig, tally, daemon.services_left),
+    )
 
 
 def _interrupted(signum: int, tally: Tally, services_left: int) -> int:

@@ -1,9 +1,9 @@
-"""The run loop: each wodle on its own schedule, signals, reload and a clean stop."""
+"""The run loop: each wodle on its own schedule, reload and a clean stop (requested by the
+signals that ``lifecycle`` installs)."""
 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -18,7 +18,6 @@ from ..errors import ConfigError, ForwardError
 from ..poll.collector import ServicePass
 from ..poll.pipeline import Context, Stopped, Tally
 from ..push.source import KinesisSource
-from . import signals
 from .notify import Notifier
 
 log = logging.getLogger(__name__)
@@ -95,8 +94,6 @@ class Daemon:
     notifier: Notifier = field(default_factory=Notifier)
     bar: TextIO | None = None  # a terminal to draw a progress bar on (run --once)
     abandoned: bool = False
-    # The signal that asked for the stop (SIGTERM, SIGINT), if one did.
-    signalled: int | None = None
     # Services a stop request left unstarted (run --once reports them).
     services_left: int = 0
     last_status: str = "starting"
@@ -234,27 +231,14 @@ class Daemon:
     # long-running ----------------------------------------------------------------------
 
     def request_stop(self) -> None:
+        """Stop after the page in hand (SIGTERM, SIGINT); the wait between cycles ends."""
         self.ctx.stop.set()
         self._wake.set()
 
     def request_reload(self) -> None:
+        """Re-read the configuration (``load``) between cycles (SIGHUP)."""
         self._reload = True
         self._wake.set()
-
-    def install_signals(self) -> None:
-        """SIGTERM and SIGINT stop after the page in hand; SIGHUP re-reads the configuration
-        (``load``), between cycles. The actions run in the "signals" thread, never inside
-        a handler (see ``signals``)."""
-
-        def on_stop(sig: int) -> None:
-            if self.signalled is None:
-                self.signalled = sig
-            self.request_stop()
-
-        def on_hup(_sig: int) -> None:
-            self.request_reload()
-
-        signals.install({signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_hup})
 
     def _do_reload(self, runs: list[WodleRun]) -> list[WodleRun]:
         self._reload = False
