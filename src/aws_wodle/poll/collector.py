@@ -112,7 +112,7 @@ class ServicePass:
         self.name = f"service {where} ({', '.join(service.log_groups)})"
         state = ctx.state
         self.outside = Outside(
-            store=state,
+            store=state.cursors,
             sink=ctx.forwarder,
             stop=ctx.stop,
             progress=ctx.progress,
