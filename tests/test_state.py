@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from aws_wodle.model import Boundary, Cursor, Cycle, Gap, GroupKey, LogEvent, Sent
 from aws_wodle.poll import boundary
 from aws_wodle.store.state import StateStore, read_status
@@ -63,6 +65,26 @@ def test_cursor_and_counters_survive_reopening(tmp_path: Path) -> None:
     assert streams is not None
     assert len(streams) == 2
     assert failures == []
+
+
+def test_a_cursor_and_its_counters_commit_together(tmp_path: Path) -> None:
+    """The cursors part and the streams part write in one transaction: a stream counter
+    that cannot be written leaves the group's cursor and counters as they were."""
+    path = tmp_path / "state.db"
+    before = Cursor(covered_from=10, fence=500)
+    state = StateStore(path)
+    try:
+        state.save(KEY, before, {"s1": Sent(1, 10, 480, 499)})
+        after = Cursor(covered_from=10, fence=900)
+        with pytest.raises(OverflowError):
+            state.cursors.save(KEY, after, {"s1": Sent(1, 10, 2**70, 499)})
+        assert state.cursor(KEY) == before
+        (record,) = state.streams.records()
+        assert (record.events, record.newest_ts) == (1, 480)
+    finally:
+        state.close()
+    groups, _, _ = read_status(path)
+    assert [(g.key, g.cursor, g.events) for g in groups] == [(KEY, before, 1)]
 
 
 def test_version_1_file_becomes_seeds_and_counters(tmp_path: Path) -> None:
