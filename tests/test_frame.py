@@ -7,9 +7,9 @@ import random
 
 import pytest
 
-from aws_wodle.forward import HEADER, MAX_DATAGRAM
+from aws_wodle.manager.forward import HEADER, MAX_DATAGRAM
 from aws_wodle.model import LogEvent
-from aws_wodle.outgoing import Outgoing, _frame_each, _frame_whole, frame_page
+from aws_wodle.poll.outgoing import Outgoing, _frame_each, _frame_whole, frame_page
 
 
 def figures(out: Outgoing) -> tuple[object, ...]:

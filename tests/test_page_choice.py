@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import random
 
-from aws_wodle import window
-from aws_wodle.boundary import digest
 from aws_wodle.model import Boundary, LogEvent
+from aws_wodle.poll import window
+from aws_wodle.poll.boundary import digest
 
 
 def page(rng: random.Random) -> list[LogEvent]:
