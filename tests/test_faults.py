@@ -466,24 +466,35 @@ def put_late(logs: Any, now: int) -> tuple[list[str], list[int]]:
     return [*late, "on-time-0:000049-twin"], latenesses
 
 
-def test_late_events_are_forwarded_once(setup: Setup, aws: Via) -> None:
-    """Events put 1-12 minutes behind those already read, and a same-ms twin, with every
-    read covering the lookback (--late-every 0): sent by the next run, once."""
+def read_then_put_late(
+    setup: Setup, aws: Via, flags: tuple[str, ...]
+) -> tuple[Path, set[str], list[str], list[int], float]:
+    """200 on-time events in s0-s3, read by a first run with ``flags``, then ``put_late``
+    and settled: the configuration, every event expected in the end, the messages put late
+    (the twin last), the late ones' lateness, and when the first run began (monotonic)."""
     logs = aws.client()
     now = now_ms()
     on_time = {f"s{n}": distinct(f"on-time-{n}", 50) for n in range(4)}
     seed(logs, "app", on_time, start=now - 50)
     aws.settled()
     conf = setup.config(aws.service("app"))
-    flags = (*aws.flags(), "--late-every", "0")
+    began = time.monotonic()
     assert setup.once(conf, *flags).returncode == 0
     late, latenesses = put_late(logs, now)
     aws.settled()
+    expected = {m for messages in on_time.values() for m in messages} | set(late)
+    return conf, expected, late, latenesses, began
+
+
+def test_late_events_are_forwarded_once(setup: Setup, aws: Via) -> None:
+    """Events put 1-12 minutes behind those already read, and a same-ms twin, with every
+    read covering the lookback (--late-every 0): sent by the next run, once."""
+    flags = (*aws.flags(), "--late-every", "0")
+    conf, expected, late, latenesses, _ = read_then_put_late(setup, aws, flags)
     second = setup.once(conf, *flags)
     assert second.returncode == 0, second.stderr
     third = setup.once(conf, *flags)  # nothing new: nothing sent again
     assert third.returncode == 0, third.stderr
-    expected = {m for messages in on_time.values() for m in messages} | set(late)
     lost, repeated = setup.sink.lost_and_repeated(expected)
     record(
         aws,
@@ -500,37 +511,28 @@ def test_late_events_are_forwarded_once(setup: Setup, aws: Via) -> None:
 
 
 def test_late_events_wait_for_the_sweep_and_are_forwarded_once(setup: Setup, aws: Via) -> None:
-    """With reads split by lateness (--late-every 30s): the next run sends the prompt twin
+    """With reads split by lateness (--late-every 45s): the next run sends the prompt twin
     but not the late events; the sweep, once due, sends them; nothing is sent twice."""
-    logs = aws.client()
-    now = now_ms()
-    on_time = {f"s{n}": distinct(f"on-time-{n}", 50) for n in range(4)}
-    seed(logs, "app", on_time, start=now - 50)
-    aws.settled()
-    conf = setup.config(aws.service("app"))
-    flags = (*aws.flags(), "--late-every", "30s")
-    began = time.monotonic()
-    assert setup.once(conf, *flags).returncode == 0
-    late, latenesses = put_late(logs, now)
-    aws.settled()
+    flags = (*aws.flags(), "--late-every", "45s")
+    conf, expected, late, latenesses, began = read_then_put_late(setup, aws, flags)
     second = setup.once(conf, *flags)  # some 10 s on: a read of prompt events only
     assert second.returncode == 0, second.stderr
-    assert time.monotonic() - began < 20, "too slow to see the read between sweeps"
+    # A sweep is due once the late fence is late_every behind, less half a read's step.
+    assert time.monotonic() - began < 30, "too slow to see the read between sweeps"
     between = setup.sink.messages()
     assert "on-time-0:000049-twin" in between
     assert not set(late[:-1]) & set(between), "a late event was sent before the sweep"
-    time.sleep(max(0.0, began + 35 - time.monotonic()))
+    time.sleep(max(0.0, began + 50 - time.monotonic()))
     third = setup.once(conf, *flags)  # the sweep
     assert third.returncode == 0, third.stderr
     fourth = setup.once(conf, *flags)  # nothing new: nothing sent again
     assert fourth.returncode == 0, fourth.stderr
-    expected = {m for messages in on_time.values() for m in messages} | set(late)
     lost, repeated = setup.sink.lost_and_repeated(expected)
     record(
         aws,
         "late events, reads split by lateness",
-        "as above with --late-every 30s: the run 10 s later reads only the last moments; "
-        "the sweep 35 s after the first run reads the lookback; one more run",
+        "as above with --late-every 45s: the run some 10 s later reads only the last moments; "
+        "the sweep 50 s after the first run reads the lookback; one more run",
         f"the twin sent by the run between sweeps, the {len(late) - 1} late events "
         f"(lateness {min(latenesses) // 60_000}-{max(latenesses) // 60_000} min) by the sweep",
         lost=lost,
