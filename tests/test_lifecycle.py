@@ -72,17 +72,14 @@ def test_legacy_stopped_while_the_queue_is_away_exits_2(setup: Setup, sig: signa
     assert setup.sink.messages() == ["e0", "e1"]
 
 
-def test_legacy_stopped_in_a_stuck_aws_call_exits_2_in_seconds(
-    setup: Setup, black_hole: socket.socket
-) -> None:
-    """legacy stuck in a CloudWatch Logs call: SIGTERM ends it within the stop's grace (the
-    stuck worker is not waited for), with code 2, and its lines reach stdout."""
-    args = old_args(setup, "app")
-    args[args.index("--service_endpoint") + 1] = _url(black_hole)
+def _terminated_when_stuck(
+    black_hole: socket.socket, command: list[str]
+) -> tuple[int, str, str, float]:
+    """Start ``command``, wait until its CloudWatch Logs call is stuck in ``black_hole``,
+    send SIGTERM: its exit code, stdout, stderr and the seconds from the signal to exit."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", LEGACY, *args],
-        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        command, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     call = _stuck(black_hole, proc)
     try:
         started = time.monotonic()
@@ -90,8 +87,19 @@ def test_legacy_stopped_in_a_stuck_aws_call_exits_2_in_seconds(
         out, err = proc.communicate(timeout=30)
     finally:
         call.close()
-    assert proc.returncode == 2, out + err
-    assert time.monotonic() - started < 10
+    return proc.returncode, out, err, time.monotonic() - started
+
+
+def test_legacy_stopped_in_a_stuck_aws_call_exits_2_in_seconds(
+    setup: Setup, black_hole: socket.socket
+) -> None:
+    """legacy stuck in a CloudWatch Logs call: SIGTERM ends it within the stop's grace (the
+    stuck worker is not waited for), with code 2, and its lines reach stdout."""
+    args = old_args(setup, "app")
+    args[args.index("--service_endpoint") + 1] = _url(black_hole)
+    code, out, err, took = _terminated_when_stuck(black_hole, [sys.executable, "-c", LEGACY, *args])
+    assert code == 2, out + err
+    assert took < 10
     assert "WARNING: stopping without waiting for AWS calls still in flight" in out, out
     assert lines(out, "ERROR: ") == [INTERRUPTED], out
     assert out.splitlines()[-1] == INTERRUPTED
@@ -103,20 +111,13 @@ def test_run_once_stopped_in_a_stuck_aws_call_exits_143_in_seconds(
     """run --once stuck in a CloudWatch Logs call: SIGTERM ends it within the stop's grace,
     with 143 (128 + SIGTERM) and, last, the line saying how far it got."""
     conf = setup.config(setup.service("app").replace(setup.moto.url, _url(black_hole)))
-    proc = subprocess.Popen(
+    code, out, err, took = _terminated_when_stuck(
+        black_hole,
         [sys.executable, "-m", "aws_wodle", "run", "--once", "--config", str(conf),
          "--queue", setup.sink.path, "--state", setup.state, "--log-format", "plain"],
-        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    call = _stuck(black_hole, proc)
-    try:
-        started = time.monotonic()
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        call.close()
-    assert proc.returncode == 143, err
-    assert time.monotonic() - started < 10
+    assert code == 143, err
+    assert took < 10
     assert "stopping without waiting for AWS calls still in flight" in err, err
     assert "interrupted by SIGTERM: 0 events sent" in err.splitlines()[-1], err
     assert out == ""
