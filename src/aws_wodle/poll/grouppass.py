@@ -173,7 +173,7 @@ class GroupPass:
                 fence = window.next_fence(page.server_ms, settle, cursor.fence)
             else:
                 # Prompt events only: event times up to the fence the clock foretells.
-                lo = window.prompt_start(cursor, split)
+                lo = window.prompt_start(cursor)
                 end = window.prompt_end(estimate)
                 page = self.api.filter(
                     self.target, start=lo, end=end, prefix=self._prefix, ids=self._ids

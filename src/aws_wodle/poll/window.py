@@ -65,7 +65,6 @@ class Split:
     reads of the last moments (prompt events only) in between."""
 
     every_ms: int
-    margin_ms: int = LATE_MARGIN_MS
 
 
 def split_for(lookback_ms: int, late_every_ms: int) -> Split | None:
@@ -101,11 +100,11 @@ def sweep_due(cursor: Cursor, split: Split | None, estimate: int) -> bool:
     return estimate - late + step // 2 >= split.every_ms
 
 
-def prompt_start(cursor: Cursor, split: Split) -> int:
+def prompt_start(cursor: Cursor) -> int:
     """The earliest event time a read of prompt events looks at: a prompt event ingested
     after the fence is at most the margin older than its ingestion."""
     assert cursor.fence is not None
-    return max(cursor.covered_from, cursor.fence - split.margin_ms)
+    return max(cursor.covered_from, cursor.fence - LATE_MARGIN_MS)
 
 
 def prompt_end(fence: int) -> int:
