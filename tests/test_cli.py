@@ -422,6 +422,7 @@ def test_check_config_shows_the_merged_settings_and_their_errors(setup: Setup) -
     assert f"settings: {toml}\n" in good.stdout
     assert f"  settle: 1m ({toml}:1)" in good.stdout
     assert "  lookback: 15m (default)" in good.stdout
+    assert "  late_every: 5m (default)" in good.stdout  # reads split by lateness
     assert "match /aws/lambda/*: envelope (JSON with the source), every stream" in good.stdout
     toml.write_text("settle = [1]\n")
     bad = run_cli("check-config", "--config", str(conf))
