@@ -25,12 +25,14 @@ Every other field, and every error answer, is parsed by botocore as usual.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import operator
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from itertools import repeat
 from typing import Any
 
 from botocore.exceptions import (
@@ -109,15 +111,41 @@ def _to_event(names: dict[str, str], ids: bool) -> Callable[[dict[str, Any]], An
     return hook
 
 
-def _converter(hook: Callable[[dict[str, Any]], Any]) -> Callable[[list[Any]], list[Any]]:
-    """For the orjson path: a window's elements through the event hook (its objects; any
-    other value is left for ``_as_event`` to refuse). The hook sees the elements only, not
-    objects nested in them: no event of AWS's has any."""
+# An event's members, picked at C speed from the objects orjson makes.
+_PICK_TIMESTAMP = operator.itemgetter("timestamp")
+_PICK_MESSAGE = operator.itemgetter("message")
+_PICK_INGESTED = operator.itemgetter("ingestionTime")
+_PICK_STREAM = operator.itemgetter("logStreamName")
+_PICK_ID = operator.itemgetter("eventId")
+_MAKE_EVENT = functools.partial(_new, LogEvent)
+
+
+def _converter(
+    names: dict[str, str], ids: bool, hook: Callable[[dict[str, Any]], Any]
+) -> Callable[[list[Any]], list[Any]]:
+    """For the orjson path: a window's elements as LogEvents, as ``hook`` makes them
+    (``names`` and ``ids`` are the hook's). A window whose elements are all objects with
+    every member AWS sends is converted member by member, each a loop in C; any other
+    window goes through ``hook`` element by element (its objects; any other value is left
+    for ``_as_event`` to refuse). The hook sees the elements only, not objects nested in
+    them: no event of AWS's has any."""
 
     def convert(values: list[Any]) -> list[Any]:
-        if set(map(type, values)) <= {dict}:
-            return list(map(hook, values))
-        return [hook(v) if isinstance(v, dict) else v for v in values]
+        try:
+            streams = list(map(_PICK_STREAM, values))
+            fields = zip(
+                map(_PICK_TIMESTAMP, values),
+                map(_PICK_MESSAGE, values),
+                map(_PICK_INGESTED, values),
+                map(names.setdefault, streams, streams),
+                map(_PICK_ID, values) if ids else repeat("", len(values)),
+                strict=True,
+            )
+            return list(map(_MAKE_EVENT, fields))
+        except (KeyError, TypeError):
+            # A member missing (the hook gives it its empty value, or leaves the object
+            # for _as_event), or an element that is not an object.
+            return [hook(v) if isinstance(v, dict) else v for v in values]
 
     return convert
 
@@ -173,9 +201,11 @@ def _within_limits(events: list[LogEvent]) -> list[LogEvent]:
 def _decode(chunks: Iterator[bytes]) -> tuple[list[LogEvent], dict[str, Any]]:
     """A page's events and its other fields, except ``searchedLogStreams``: AWS has sent it
     empty since 2020, nothing reads it, and a test double may list every stream there."""
-    hook = _to_event({}, getattr(_calling, "ids", True))
+    names: dict[str, str] = {}
+    ids = getattr(_calling, "ids", True)
+    hook = _to_event(names, ids)
     if fast():
-        items, rest = decode_events_fast(chunks, _converter(hook))
+        items, rest = decode_events_fast(chunks, _converter(names, ids, hook))
     else:
         items, rest = decode_events(chunks, hook)
     rest.pop("searchedLogStreams", None)
