@@ -20,25 +20,39 @@ def figures(out: Outgoing) -> tuple[object, ...]:
     )  # fmt: skip
 
 
-def page(rng: random.Random, streams: int, size: int) -> list[LogEvent]:
+# Lateness (ms) to choose from: past every bound of the histogram, or within one bucket.
+MIXED = (0, 1, 999, 5_000, 61_000, 3_600_000, 90_000_000, -20)
+LATENESS = {
+    "mixed": MIXED,
+    "prompt": (0, 1, 999, 1_000, -20),
+    "a bound and past it": (1_000, 1_001, 9_999),
+    "a minute": (60_001, 299_999),
+}
+
+
+def page(
+    rng: random.Random, streams: int, size: int, lateness: tuple[int, ...] = MIXED
+) -> list[LogEvent]:
     names = [f"stream-{rng.randrange(10**6)}" for _ in range(streams)]
     events = []
     for _ in range(size):
         ts = rng.randrange(1_700_000_000_000, 1_700_000_100_000)
         # Late by nothing to past a day, or (clock skew) ingested before its timestamp.
-        ingested = ts + rng.choice([0, 1, 999, 5_000, 61_000, 3_600_000, 90_000_000, -20])
+        ingested = ts + rng.choice(lateness)
         message = "".join(rng.choice('ab é€😀{}"\\') for _ in range(rng.randrange(0, 40)))
         events.append(LogEvent(ts, message, ingested, rng.choice(names), ""))
     return events
 
 
+@pytest.mark.parametrize("lateness", sorted(LATENESS))
 @pytest.mark.parametrize("streams", [1, 2, 5, 60])
-def test_a_page_at_a_time_is_the_event_loop(streams: int) -> None:
-    """Whole-page framing gives the same datagrams, per-stream figures, tally and newest
+def test_a_page_at_a_time_is_the_event_loop(streams: int, lateness: str) -> None:
+    """Whole-page framing gives the same datagrams, per-stream figures, tally (its
+    lateness histogram too, whether a page's events fall in one bucket or many) and newest
     times as the event loop, whatever the number of streams."""
     rng = random.Random(streams)
     for _ in range(40):
-        events = page(rng, streams, rng.randrange(1, 400))
+        events = page(rng, streams, rng.randrange(1, 400), LATENESS[lateness])
         whole = _frame_whole(events)
         assert whole is not None
         assert figures(whole) == figures(_frame_each(events, None, "g", None))

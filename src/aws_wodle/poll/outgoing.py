@@ -154,17 +154,23 @@ def _frame_whole(events: list[LogEvent]) -> Outgoing | None:
     part = out.tally
     part.events = len(wire)
     part.bytes = total
-    # The lateness histogram from the sorted latenesses: the events up to each bucket's
-    # bound, found by bisection, less those up to the bound before.
-    lateness = sorted(map(operator.sub, ingested, stamps))
-    below = 0
-    for bucket, bound in zip(_BUCKETS, (*_BOUNDS_MS, None), strict=True):
-        upto = len(lateness) if bound is None else bisect_right(lateness, bound)
-        if upto > below:
-            part.lateness[bucket] += upto - below
-            below = upto
+    lateness = list(map(operator.sub, ingested, stamps))
+    latest = max(lateness)
+    first = bisect_left(_BOUNDS_MS, min(lateness))
+    if first == bisect_left(_BOUNDS_MS, latest):
+        # Every event in one bucket of the histogram (a page of prompt events): no sort.
+        part.lateness[_BUCKETS[first]] += len(lateness)
+    else:
+        # The histogram from the sorted latenesses: the events up to each bucket's bound,
+        # found by bisection, less those up to the bound before.
+        lateness.sort()
+        below = 0
+        for bucket, bound in zip(_BUCKETS, (*_BOUNDS_MS, None), strict=True):
+            upto = len(lateness) if bound is None else bisect_right(lateness, bound)
+            if upto > below:
+                part.lateness[bucket] += upto - below
+                below = upto
     out.newest_ts = max(stamps)
     out.newest_ingestion = max(ingested)
-    latest = lateness[-1]
     out.latest = latest if latest > 0 else 0
     return out
