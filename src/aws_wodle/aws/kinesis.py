@@ -107,14 +107,14 @@ def _config(attempts: int) -> BotoConfig:
 def clients(
     session: Any, region: str, kinesis_endpoint: str | None, dynamodb_endpoint: str | None
 ) -> tuple[Any, Any]:
-    """A Kinesis and a DynamoDB client of a boto3 session, for one region."""
-    kinesis = session.client(
+    """A Kinesis and a DynamoDB client of a botocore session, for one region."""
+    kinesis = session.create_client(
         "kinesis",
         region_name=region,
         endpoint_url=kinesis_endpoint,
         config=_config(STREAM_ATTEMPTS),
     )
-    dynamodb = session.client(
+    dynamodb = session.create_client(
         "dynamodb",
         region_name=region,
         endpoint_url=dynamodb_endpoint,

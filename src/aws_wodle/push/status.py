@@ -23,7 +23,7 @@ READ_SECONDS = 5
 def quick_table(source: KinesisSource) -> Any:
     """A DynamoDB client for the source's lease table: one attempt, short timeouts."""
     session = AwsAccess(source.credentials()).session()
-    return session.client(
+    return session.create_client(
         "dynamodb",
         region_name=source.region,
         endpoint_url=source.dynamodb_endpoint,

@@ -233,7 +233,7 @@ def _state_path(args: argparse.Namespace) -> str:
 
 
 def _load(path: str, args: argparse.Namespace) -> Config:
-    from ..aws.cloudwatch import known_regions  # noqa: PLC0415 - boto3 only where it is needed
+    from ..aws.cloudwatch import known_regions  # noqa: PLC0415 - botocore only where it is needed
 
     config = load_config(path, known_regions(), strict_perms=args.strict_perms)
     for wodle in config.wodles:
@@ -336,7 +336,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def _probe(config: Config, settings: SettingsFile) -> int:
     from ..push.worker import source_clients  # noqa: PLC0415
-    from .probe import probe_all  # noqa: PLC0415 - boto3 only where it is needed
+    from .probe import probe_all  # noqa: PLC0415 - botocore only where it is needed
 
     failed = 0
     for finding in probe_all(config, settings.kinesis, source_clients):
@@ -422,7 +422,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         in_use[0] = changed
         return fresh
 
-    from .daemon import Daemon  # noqa: PLC0415 - boto3 only where it is needed
+    from .daemon import Daemon  # noqa: PLC0415 - botocore only where it is needed
 
     daemon = Daemon(load=reload, ctx=ctx, config=config)
     daemon.on_cycle = lambda tally: state.record_failures(tally.failures)
@@ -431,7 +431,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if options.settings.kinesis:
             log.info("[[kinesis]] sources are read by the daemon only (run without --once)")
     else:
-        from ..push.worker import PushWorker, source_clients  # noqa: PLC0415 - boto3 only here
+        from ..push.worker import PushWorker, source_clients  # noqa: PLC0415 - botocore only here
 
         pushed = PushStats()
         stats = pushed
@@ -762,7 +762,7 @@ def _push_status(
         return [], problems, "; ".join(str(p) for p in exc.problems)
     if not settings.kinesis:
         return [], problems, None
-    from ..push.status import all_status  # noqa: PLC0415 - boto3 only where it is needed
+    from ..push.status import all_status  # noqa: PLC0415 - botocore only where it is needed
 
     return all_status(settings.kinesis), problems, None
 
@@ -804,11 +804,11 @@ def _print_push(rows: list[dict[str, object]], problems: list[dict[str, object]]
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["legacy"]:
-        from . import legacy  # noqa: PLC0415 - boto3 only where it is needed
+        from . import legacy  # noqa: PLC0415 - botocore only where it is needed
 
         return legacy.main(arguments[1:])
     if arguments[:1] == ["import-state"]:
-        from ..store import migrate  # noqa: PLC0415 - boto3 only where it is needed
+        from ..store import migrate  # noqa: PLC0415 - botocore only where it is needed
 
         return migrate.main(arguments[1:])
     if arguments[:1] == ["state-dir"]:

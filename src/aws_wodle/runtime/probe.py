@@ -103,7 +103,7 @@ def probe_source(
 
 def _logs_client(service: CloudWatchService, region: str) -> Any:
     session = AwsAccess(service).session()
-    return session.client(
+    return session.create_client(
         "logs", region_name=region, endpoint_url=service.service_endpoint, config=_QUICK
     )
 
