@@ -52,7 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.connect(args.queue)
     send = sock.send
-    kwargs: dict[str, Any] = {"logGroupName": args.group, "startTime": args.start_time}
+    # The collector's own request: ``interleaved`` (which AWS ignores, always interleaving)
+    # makes the benchmark's moto answer both from the same time index, in the same order.
+    kwargs: dict[str, Any] = {
+        "logGroupName": args.group,
+        "startTime": args.start_time,
+        "interleaved": True,
+    }
     sent = calls = 0
     while True:
         page = logs.filter_log_events(**kwargs)

@@ -45,8 +45,8 @@ def set_aside_startup() -> int:
     """Move every object alive now out of the cyclic collector's reach (``gc.freeze``):
     later collections, and the one at exit, no longer walk them. Objects made later are
     collected as before. Returns how many were set aside. Call it once, when start-up is
-    done; objects freed by reference counting are freed as before, only a cycle among
-    start-up's objects that became garbage before this call is kept."""
+    done. An object set aside is still freed when its last reference goes; only one caught
+    in a reference cycle is never freed, which start-up's long-lived objects are not."""
     gc.freeze()
     count = gc.get_freeze_count()
     log.debug("%d start-up objects set aside from the garbage collector", count)
