@@ -48,6 +48,11 @@ HEADER = b"1:Wazuh-AWS:"
 FAKE_KEYS = {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo"}
 DEMO_INTERVAL = "10s"
 DEMO_SETTLE = "1s"
+# The seeded events are stamped up to three minutes before moto ingests them: late events,
+# which a cycle holds while they are within the settle margin and a sweep sends (every 5
+# minutes by default). The demo lets the margin pass before the daemon starts, so that its
+# first cycle sends them all.
+SEEDED_WAIT = 1.5
 SHOWN_CHARS = 160
 # The daemon reads and forwards in well under a second here; the rest is start-up slack.
 FIRST_CYCLE_TIMEOUT = 30.0
@@ -505,6 +510,7 @@ class Demo:
             + lambda_invocation(lambda_log, first + 5200, "ord-77813")
         )
         put_events(logs, seeded)
+        time.sleep(SEEDED_WAIT)
         for group in GROUPS:
             streams = sorted({e.stream for e in seeded if e.group == group})
             count = sum(1 for e in seeded if e.group == group)
