@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from aws_wodle.aws import streamread
-from aws_wodle.aws.pagejson import fast, in_chunks
-from aws_wodle.model import LogEvent
+from aws_wodle.aws.pagejson import MESSAGE_BYTES, TooLarge, fast, in_chunks
+from aws_wodle.model import Columns, LogEvent
 
 pytestmark = pytest.mark.skipif(not fast(), reason="orjson is not installed")
 
@@ -111,3 +111,51 @@ def test_an_element_that_is_not_an_object_is_refused_both_ways(element: Any) -> 
         with pytest.raises(ValueError, match="not an object") as whole:
             streamread._whole(body)
     assert str(streamed.value) == str(whole.value)
+
+
+def read_as_columns(body: bytes, ids: bool = True) -> Any:
+    with streamread.ids_wanted(ids), streamread.columns_wanted():
+        return streamread._read(in_chunks(body, 1024))
+
+
+@pytest.mark.parametrize("ids", [True, False])
+@pytest.mark.parametrize("seed", range(8))
+def test_columns_hold_the_events_the_hook_makes(seed: int, ids: bool) -> None:
+    """Wanted as columns, a page of whole events comes as Columns whose events are the
+    hook's, ids or not; a page with an event lacking a member comes as the hook's
+    LogEvents."""
+    rng = random.Random(seed)
+    events: list[Any] = [event(rng, i) for i in range(rng.randrange(1, 900))]
+    got, rest = read_as_columns(body_of(events), ids)
+    (expected, _), _ = both_ways(body_of(events), ids)
+    assert isinstance(got, Columns)
+    assert got.events() == expected
+    assert rest == {"nextToken": "next"}
+    assert (got.event_ids is None) == (not ids)
+    # Without ids, an event without its id is whole.
+    needed = MEMBERS if ids else tuple(m for m in MEMBERS if m != "eventId")
+    del events[rng.randrange(len(events))][rng.choice(needed)]
+    got, _ = read_as_columns(body_of(events), ids)
+    (expected, _), _ = both_ways(body_of(events), ids)
+    assert isinstance(got, list)
+    assert got == expected
+
+
+@pytest.mark.parametrize("element", [7, "text", None])
+def test_columns_refuse_an_element_that_is_not_an_object(element: Any) -> None:
+    rng = random.Random(4)
+    events: list[Any] = [event(rng, i) for i in range(300)]
+    events.insert(250, element)
+    with pytest.raises(ValueError, match="not an object"):
+        read_as_columns(body_of(events))
+
+
+def test_columns_keep_awss_limits() -> None:
+    """As columns too: more than 10,000 events, or a message over 1 MB, is refused."""
+    rng = random.Random(5)
+    with pytest.raises(TooLarge, match="10,000"):
+        read_as_columns(body_of([event(rng, i) for i in range(10_001)]))
+    big = event(rng, 0)
+    big["message"] = "€" * (MESSAGE_BYTES // 3 + 1)
+    with pytest.raises(TooLarge, match="message"):
+        read_as_columns(body_of([event(rng, 1), big]))

@@ -7,11 +7,13 @@ milliseconds since the epoch on AWS's clock unless a name says otherwise.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import repeat
 from typing import Literal, NamedTuple, Protocol
 
 
@@ -28,18 +30,124 @@ class LogEvent(NamedTuple):
     event_id: str = ""
 
 
-@dataclass(frozen=True)
+_MAKE_EVENT = functools.partial(tuple.__new__, LogEvent)
+
+
+@dataclass
+class Columns:
+    """A page's events as one list per member, as the reader decodes a page where it can:
+    the events themselves are made only when something asks for them. ``event_ids`` is
+    None when the read asked for no ids (every event's is then empty)."""
+
+    timestamps: list[int]
+    messages: list[str]
+    ingestion_times: list[int]
+    streams: list[str]
+    event_ids: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.timestamps)
+
+    @classmethod
+    def of(cls, events: list[LogEvent], *, ids: bool = True) -> Columns:
+        """The columns of ``events`` (their ids only with ``ids``)."""
+        return cls(
+            [e.timestamp for e in events],
+            [e.message for e in events],
+            [e.ingestion_time for e in events],
+            [e.stream for e in events],
+            [e.event_id for e in events] if ids else None,
+        )
+
+    def events(self) -> list[LogEvent]:
+        """The events, made at C speed."""
+        ids = self.event_ids if self.event_ids is not None else repeat("", len(self))
+        return list(
+            map(
+                _MAKE_EVENT,
+                zip(
+                    self.timestamps, self.messages, self.ingestion_times, self.streams, ids,
+                    strict=True,
+                ),
+            )
+        )  # fmt: skip
+
+    def newest(self) -> list[LogEvent]:
+        """The events at the newest timestamp (what a boundary keeps of a page sent)."""
+        if not self.timestamps:
+            return []
+        newest = max(self.timestamps)
+        at = [i for i, ts in enumerate(self.timestamps) if ts == newest]
+        ids = self.event_ids
+        return [
+            LogEvent(
+                newest,
+                self.messages[i],
+                self.ingestion_times[i],
+                self.streams[i],
+                ids[i] if ids is not None else "",
+            )
+            for i in at
+        ]
+
+
 class Page:
     """One FilterLogEvents or GetLogEvents page: its events, sorted by timestamp, and what
     continues it. A page may be short or empty while more events exist.
 
     ``next_token``: FilterLogEvents' token (None ends the read), or GetLogEvents' forward
     token (the token sent coming back ends it). ``server_ms``: AWS's clock when the request
-    was sent, as well as the client knows it (from the HTTP ``Date`` of the answers)."""
+    was sent, as well as the client knows it (from the HTTP ``Date`` of the answers).
 
-    events: list[LogEvent]
-    next_token: str | None
-    server_ms: int
+    A page read as ``Columns`` keeps them in ``columns`` until ``events`` is first asked
+    for, which makes the events (and drops the columns): whoever reads ``events`` sees
+    every event either way; only a reader that asks ``columns`` first can do without."""
+
+    __slots__ = ("_events", "columns", "next_token", "server_ms")
+
+    def __init__(
+        self,
+        events: list[LogEvent] | Columns,
+        next_token: str | None,
+        server_ms: int,
+    ) -> None:
+        self._events: list[LogEvent] | None
+        self.columns: Columns | None
+        if isinstance(events, Columns):
+            self._events, self.columns = None, events
+        else:
+            self._events, self.columns = events, None
+        self.next_token = next_token
+        self.server_ms = server_ms
+
+    @property
+    def events(self) -> list[LogEvent]:
+        if self._events is None:
+            assert self.columns is not None
+            self._events = self.columns.events()
+            self.columns = None
+        return self._events
+
+    def drop(self) -> None:
+        """Let go of the page's events, however they are held."""
+        self._events = []
+        self.columns = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Page):
+            return NotImplemented
+        return (self.events, self.next_token, self.server_ms) == (
+            other.events,
+            other.next_token,
+            other.server_ms,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        held = f"{len(self.columns)} events as columns" if self.columns is not None else None
+        shown = held or f"{len(self._events or [])} events"
+        return f"Page({shown}, next_token={self.next_token!r}, server_ms={self.server_ms})"
 
 
 @dataclass(frozen=True)

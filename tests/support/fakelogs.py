@@ -2,7 +2,9 @@
 
 For fast tests of the read engine beside the moto ones: events are readable only after a
 visibility delay, pages are capped by count and by 1 MB, FilterLogEvents pages may be short
-or empty mid-result, ``endTime`` is exclusive, and the clock is the test's.
+or empty mid-result, ``endTime`` is exclusive, and the clock is the test's. Every other
+FilterLogEvents page comes as ``Columns`` (as the reader gives a page orjson decodes), the
+others as LogEvents, so that the engine's tests take both ways.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from aws_wodle.errors import AccessDenied, GroupNotFound
 from aws_wodle.model import (
     Boundary,
+    Columns,
     Cursor,
     GroupInfo,
     GroupKey,
@@ -161,6 +164,8 @@ class FakeLogs:
         next_token = self._token(page, token) if more else None
         events_out = [s.event if ids else s.event._replace(event_id="") for s in page]
         self.returned += len(events_out)
+        if self.calls["FilterLogEvents"] % 2:
+            return Page(Columns.of(events_out, ids=ids), next_token, self.now)
         return Page(events_out, next_token, self.now)
 
     def read(

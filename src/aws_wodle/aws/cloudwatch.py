@@ -322,7 +322,7 @@ class CloudWatchLogs:
             kwargs["logStreamNamePrefix"] = prefix
         if token:
             kwargs["nextToken"] = token
-        with streamread.ids_wanted(ids):
+        with streamread.ids_wanted(ids), streamread.columns_wanted():
             page, server_ms = self._call(
                 "FilterLogEvents", lambda: self._client.filter_log_events(**kwargs)
             )

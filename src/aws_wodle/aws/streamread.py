@@ -44,7 +44,7 @@ from botocore.exceptions import (
 from urllib3.exceptions import HTTPError as URLLib3Error
 from urllib3.exceptions import ReadTimeoutError as URLLib3ReadTimeoutError
 
-from ..model import LogEvent
+from ..model import Columns, LogEvent
 from .pagejson import (
     MESSAGE_BYTES,
     PAGE_BYTES,
@@ -85,6 +85,17 @@ def ids_wanted(ids: bool) -> Iterator[None]:
         yield
     finally:
         _calling.ids = True
+
+
+@contextmanager
+def columns_wanted() -> Iterator[None]:
+    """Within this block, this thread's reads give a page's events as ``Columns`` where
+    every element of the page is a whole event and orjson decodes it (else as LogEvents)."""
+    _calling.columns = True
+    try:
+        yield
+    finally:
+        _calling.columns = False
 
 
 def _to_event(names: dict[str, str], ids: bool) -> Callable[[dict[str, Any]], Any]:
@@ -176,34 +187,97 @@ def _as_events(items: list[Any]) -> list[LogEvent]:
 
 def _within_limits(events: list[LogEvent]) -> list[LogEvent]:
     """The events of a page, unless it holds more than AWS sends in one, or an event whose
-    message is over 1 MB of UTF-8. Only a message of over a quarter of that in characters
-    can be: the longest is found at C speed (this runs for every page), and only such
-    messages are measured in bytes."""
-    if len(events) > PAGE_EVENTS:
+    message is over 1 MB of UTF-8."""
+    _check_messages(list(map(_MESSAGE, events)))
+    return events
+
+
+def _check_messages(messages: list[Any]) -> None:
+    """Refuse a page of more messages than AWS sends in one, or with one over 1 MB of
+    UTF-8. Only a message of over a quarter of that in characters can be: the longest is
+    found at C speed (this runs for every page), and only such messages are measured in
+    bytes."""
+    if len(messages) > PAGE_EVENTS:
         raise TooLarge(f"more than {PAGE_EVENTS:,} events in one page")
     quarter = MESSAGE_BYTES // 4
     try:
-        longest = max(map(len, map(_MESSAGE, events)), default=0)
+        longest = max(map(len, messages), default=0)
     except TypeError:
         longest = quarter + 1  # a message that is no string (garbled): each one looked at
     if longest <= quarter:
-        return events
-    for message in map(_MESSAGE, events):
+        return
+    for message in messages:
         if (
             isinstance(message, str)
             and len(message) > quarter
             and len(message.encode("utf-8", "surrogatepass")) > MESSAGE_BYTES
         ):
             raise TooLarge(f"an event whose message is more than {MESSAGE_BYTES:,} bytes")
-    return events
 
 
-def _decode(chunks: Iterator[bytes]) -> tuple[list[LogEvent], dict[str, Any]]:
-    """A page's events and its other fields, except ``searchedLogStreams``: AWS has sent it
-    empty since 2020, nothing reads it, and a test double may list every stream there."""
+class _Gather:
+    """The orjson path's conversion when columns are wanted: each window's elements added
+    to the page's ``Columns`` member by member, each a loop in C, while every element is a
+    whole event; from the first window that holds anything else, the page goes on as
+    LogEvents (those gathered so far made into LogEvents too), through ``_converter``.
+    It keeps everything itself and holds the page to AWS's 10,000 events as it grows; the
+    decoder is handed back nothing."""
+
+    def __init__(self, names: dict[str, str], ids: bool, hook: Callable[[dict[str, Any]], Any]):
+        self.columns: Columns | None = Columns([], [], [], [], [] if ids else None)
+        self.events: list[Any] = []
+        self._names = names
+        self._ids = ids
+        self._convert = _converter(names, ids, hook)
+
+    def __call__(self, values: list[Any]) -> list[Any]:
+        columns = self.columns
+        if columns is not None:
+            try:
+                stamps = list(map(_PICK_TIMESTAMP, values))
+                messages = list(map(_PICK_MESSAGE, values))
+                ingested = list(map(_PICK_INGESTED, values))
+                streams = list(map(_PICK_STREAM, values))
+                ids = list(map(_PICK_ID, values)) if self._ids else None
+                streams = list(map(self._names.setdefault, streams, streams))
+            except (KeyError, TypeError):
+                # A member missing, or an element that is not an object.
+                self.events = columns.events()
+                self.columns = None
+            else:
+                columns.timestamps += stamps
+                columns.messages += messages
+                columns.ingestion_times += ingested
+                columns.streams += streams
+                if ids is not None and columns.event_ids is not None:
+                    columns.event_ids += ids
+                self._count(len(columns))
+                return []
+        self.events += self._convert(values)
+        self._count(len(self.events))
+        return []
+
+    @staticmethod
+    def _count(held: int) -> None:
+        if held > PAGE_EVENTS:
+            raise TooLarge(f"more than {PAGE_EVENTS:,} events in one page")
+
+
+def _decode(chunks: Iterator[bytes]) -> tuple[list[LogEvent] | Columns, dict[str, Any]]:
+    """A page's events (as ``Columns`` where they are wanted and can be) and its other
+    fields, except ``searchedLogStreams``: AWS has sent it empty since 2020, nothing reads
+    it, and a test double may list every stream there."""
     names: dict[str, str] = {}
     ids = getattr(_calling, "ids", True)
     hook = _to_event(names, ids)
+    if fast() and getattr(_calling, "columns", False):
+        gather = _Gather(names, ids, hook)
+        _, rest = decode_events_fast(chunks, gather)
+        rest.pop("searchedLogStreams", None)
+        if gather.columns is not None:
+            _check_messages(gather.columns.messages)
+            return gather.columns, rest
+        return _within_limits(_as_events(gather.events)), rest
     if fast():
         items, rest = decode_events_fast(chunks, _converter(names, ids, hook))
     else:
@@ -224,7 +298,7 @@ def _whole(body: bytes) -> tuple[list[LogEvent], dict[str, Any]]:
     return _within_limits(_as_events(items)), whole
 
 
-def _read(chunks: Iterator[bytes]) -> tuple[list[LogEvent], dict[str, Any]]:
+def _read(chunks: Iterator[bytes]) -> tuple[list[LogEvent] | Columns, dict[str, Any]]:
     """A page's events and other fields from the chunks of its body (at most
     ``PAGE_BYTES`` of them): decoded as they arrive when the body opens with its events,
     as AWS's and moto's do, else whole."""
@@ -397,9 +471,10 @@ def register(client: Any) -> None:
         client.meta.events.register(f"before-parse.cloudwatch-logs.{operation}", _take_events)
 
 
-def events_of(page: dict[str, Any]) -> list[LogEvent]:
-    """A parsed page's events: as taken before parsing, else from botocore's parse."""
+def events_of(page: dict[str, Any]) -> list[LogEvent] | Columns:
+    """A parsed page's events: as taken before parsing (as columns, if they were wanted and
+    could be), else from botocore's parse."""
     raw = page.get(RAW_EVENTS)
-    if isinstance(raw, list):
+    if isinstance(raw, list | Columns):
         return raw
     return _as_events(page.get("events", []))

@@ -36,7 +36,7 @@ from ..model import (
 )
 from . import boundary, window
 from .groups import DEFAULT_OPTIONS, GroupOptions
-from .outgoing import frame_page
+from .outgoing import Outgoing, frame_columns, frame_page
 from .pipeline import Stopped, Tally
 from .progress import Progress
 
@@ -295,13 +295,20 @@ class GroupPass:
         FilterLogEvents read, committing after each page the cursor that ``marked`` moves
         past the events sent; only a missing token ends the read."""
         while True:
-            fresh = self._fresh(page.events, chooser)
-            if fresh:
-                cursor = self._send(fresh, marked(cursor, fresh))
+            whole = self._whole_columns(page, chooser)
+            if whole is not None:
+                # The page as columns, every event taken: sent without making the events
+                # (the mark needs only those at the newest timestamp).
+                assert page.columns is not None
+                cursor = self._commit(whole, marked(cursor, page.columns.newest()))
+            else:
+                fresh = self._fresh(page.events, chooser)
+                if fresh:
+                    cursor = self._send(fresh, marked(cursor, fresh))
+                fresh.clear()
             # The page in hand (10,000 events at most, the collector's largest object) is
             # let go before the next one arrives, so that never two are held at once.
-            fresh.clear()
-            page.events.clear()
+            page.drop()
             if not page.next_token:
                 return cursor
             if self.out.stop.is_set():
@@ -314,6 +321,14 @@ class GroupPass:
                 prefix=self._prefix,
                 ids=self._ids,
             )
+
+    def _whole_columns(self, page: Page, chooser: window.Selector) -> Outgoing | None:
+        """A page held as columns whose every event the read takes, framed; None when the
+        page needs a look at its events (or is held as events)."""
+        columns = page.columns
+        if columns is None or self._keep is not None or not chooser.accept_columns(columns):
+            return None
+        return frame_columns(columns, self.discard, self.envelope)
 
     def _fresh(self, events: list[LogEvent], chooser: window.Selector) -> list[LogEvent]:
         """The events of a page to send: those of the streams the group's options keep
@@ -336,7 +351,18 @@ class GroupPass:
     ) -> Cursor:
         """Send a page's new events, then commit ``cursor`` (already past them) with the
         statistics of every stream they came from."""
-        out = frame_page(fresh, self.discard, self.where, self.envelope)
+        return self._commit(
+            frame_page(fresh, self.discard, self.where, self.envelope), cursor, stream_mark
+        )
+
+    def _commit(
+        self,
+        out: Outgoing,
+        cursor: Cursor,
+        stream_mark: tuple[str, Boundary] | None = None,
+    ) -> Cursor:
+        """Send a page's datagrams, then commit ``cursor`` (already past them) with the
+        statistics of every stream they came from."""
         newest_ts = max(out.newest_ts, cursor.newest_ts or out.newest_ts)
         newest_in = max(out.newest_ingestion, cursor.newest_ingestion or out.newest_ingestion)
         cursor = replace(cursor, newest_ts=newest_ts, newest_ingestion=newest_in)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ..manager.envelope import Envelope
 from ..manager.forward import HEADER, MAX_DATAGRAM
-from ..model import Discard, LogEvent, Sent
+from ..model import Columns, Discard, LogEvent, Sent
 from .pipeline import LATENESS_BUCKETS, Tally, encode
 
 _BOUNDS_MS = tuple(int(bound * 1000) for bound in LATENESS_BUCKETS)
@@ -117,21 +117,42 @@ def _frame_each(
     return out
 
 
+def frame_columns(
+    columns: Columns, discard: Discard | None, envelope: Envelope | None = None
+) -> Outgoing | None:
+    """``frame_page`` of a page held as columns, or None when it needs the events (a rule
+    to discard by, an envelope, or an event ``_frame_whole`` would not take)."""
+    if discard is not None or envelope is not None or not len(columns):
+        return None
+    return _frame_messages(
+        columns.messages, columns.timestamps, columns.ingestion_times, columns.streams
+    )
+
+
 def _frame_whole(events: list[LogEvent]) -> Outgoing | None:
     """``frame_page`` of raw messages a page at a time (each step but the per-stream figures
     of a page of several streams a loop in C), or None when an event needs the look of the
     event loop: a message that is not plain UTF-8 (or no string), or a datagram over the
     manager's limit."""
+    return _frame_messages(
+        list(map(_MESSAGE, events)),
+        list(map(_TIMESTAMP, events)),
+        list(map(_INGESTED, events)),
+        list(map(_STREAM, events)),
+    )
+
+
+def _frame_messages(
+    messages: list[str], stamps: list[int], ingested: list[int], streams: list[str]
+) -> Outgoing | None:
+    """``_frame_whole`` of a page's members, one list each (not empty)."""
     try:
-        wire = list(map(_FRAME, map(str.encode, map(_MESSAGE, events))))
+        wire = list(map(_FRAME, map(str.encode, messages)))
     except (UnicodeEncodeError, TypeError):
         return None
     sizes = list(map(len, wire))
     if max(sizes) > MAX_DATAGRAM:
         return None
-    stamps = list(map(_TIMESTAMP, events))
-    ingested = list(map(_INGESTED, events))
-    streams = list(map(_STREAM, events))
     out = Outgoing(wire=wire)
     total = sum(sizes)
     first = streams[0]
@@ -156,10 +177,10 @@ def _frame_whole(events: list[LogEvent]) -> Outgoing | None:
     part.bytes = total
     lateness = list(map(operator.sub, ingested, stamps))
     latest = max(lateness)
-    first = bisect_left(_BOUNDS_MS, min(lateness))
-    if first == bisect_left(_BOUNDS_MS, latest):
+    least = bisect_left(_BOUNDS_MS, min(lateness))
+    if least == bisect_left(_BOUNDS_MS, latest):
         # Every event in one bucket of the histogram (a page of prompt events): no sort.
-        part.lateness[_BUCKETS[first]] += len(lateness)
+        part.lateness[_BUCKETS[least]] += len(lateness)
     else:
         # The histogram from the sorted latenesses: the events up to each bucket's bound,
         # found by bisection, less those up to the bound before.

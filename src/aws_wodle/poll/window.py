@@ -37,7 +37,7 @@ import operator
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from ..model import Boundary, Cursor, Cycle, Gap, LogEvent
+from ..model import Boundary, Columns, Cursor, Cycle, Gap, LogEvent
 from .boundary import Seen
 
 # A LogEvent's timestamp and ingestion time, at C speed.
@@ -291,8 +291,17 @@ class Selector:
         so that such a page needs no look at each event. False when unsure."""
         if not events or self._seeds:
             return False
-        stamps = list(map(_TIMESTAMP, events))
-        ingested = list(map(_INGESTED, events))
+        return self._inside(list(map(_TIMESTAMP, events)), list(map(_INGESTED, events)))
+
+    def accept_columns(self, columns: Columns) -> bool:
+        """``accept_all`` of a page held as columns."""
+        if not len(columns) or self._seeds:
+            return False
+        return self._inside(columns.timestamps, columns.ingestion_times)
+
+    def _inside(self, stamps: list[int], ingested: list[int]) -> bool:
+        """Whether events with these timestamps and ingestion times all pass the rule (a
+        page without seeds)."""
         if self._margin is not None:
             # A split read: only a page of prompt events goes by the one lower fence.
             lateness = list(map(operator.sub, ingested, stamps))
