@@ -82,7 +82,10 @@ def held_note(held: int) -> str:
     """What a cycle line says of the events held for the settle margin (none: nothing)."""
     if not held:
         return ""
-    return f"; {held} events held for the settle margin (the next read sends them)"
+    return (
+        f"; {held} events held for the settle margin (the next read sends them, or the next "
+        "sweep those that arrived late)"
+    )
 
 
 def spread(key: GroupKey) -> float:
