@@ -464,7 +464,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     # SIGTERM and SIGINT stop after the page in hand; SIGHUP re-reads the configuration
     # between cycles (run --once takes the request and never acts on it).
     life.install_signals(wake=daemon.request_stop, reload=daemon.request_reload)
-    memtune.set_aside_startup()
+    log.debug(
+        "%d start-up objects set aside from the garbage collector", memtune.set_aside_startup()
+    )
     try:
         if args.once:
             tally = daemon.run_once()

@@ -96,7 +96,7 @@ from ..paths import DEFAULT_HOME, queue_path, state_path
 from ..poll.pipeline import DEFAULT_LATE_EVERY_SECONDS, DEFAULT_SETTLE_SECONDS, Context, Tally
 from ..schedule import Interval
 from ..store.state import StateStore
-from . import logsetup
+from . import logsetup, memtune
 from .daemon import Daemon
 from .lifecycle import Lifecycle
 
@@ -621,6 +621,7 @@ def collect(
         make_access=lambda _service: access,
     )
     life.install_signals()
+    memtune.set_aside_startup()
     try:
         tally = _collect_once(
             daemon, access, only_service(config), reparse=reparse, queue=queue, patience=patience

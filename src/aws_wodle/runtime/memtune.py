@@ -48,6 +48,4 @@ def set_aside_startup() -> int:
     done. An object set aside is still freed when its last reference goes; only one caught
     in a reference cycle is never freed, which start-up's long-lived objects are not."""
     gc.freeze()
-    count = gc.get_freeze_count()
-    log.debug("%d start-up objects set aside from the garbage collector", count)
-    return count
+    return gc.get_freeze_count()
