@@ -59,6 +59,15 @@ class Columns:
             [e.event_id for e in events] if ids else None,
         )
 
+    def extend(self, more: Columns) -> None:
+        """Add ``more``'s events (with ids exactly when these columns have them)."""
+        self.timestamps += more.timestamps
+        self.messages += more.messages
+        self.ingestion_times += more.ingestion_times
+        self.streams += more.streams
+        if self.event_ids is not None and more.event_ids is not None:
+            self.event_ids += more.event_ids
+
     def events(self) -> list[LogEvent]:
         """The events, made at C speed."""
         ids = self.event_ids if self.event_ids is not None else repeat("", len(self))
@@ -145,8 +154,10 @@ class Page:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        held = f"{len(self.columns)} events as columns" if self.columns is not None else None
-        shown = held or f"{len(self._events or [])} events"
+        if self.columns is not None:
+            shown = f"{len(self.columns)} events as columns"
+        else:
+            shown = f"{len(self._events or [])} events"
         return f"Page({shown}, next_token={self.next_token!r}, server_ms={self.server_ms})"
 
 

@@ -25,14 +25,12 @@ Every other field, and every error answer, is parsed by botocore as usual.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import operator
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from itertools import repeat
 from typing import Any
 
 from botocore.exceptions import (
@@ -128,7 +126,20 @@ _PICK_MESSAGE = operator.itemgetter("message")
 _PICK_INGESTED = operator.itemgetter("ingestionTime")
 _PICK_STREAM = operator.itemgetter("logStreamName")
 _PICK_ID = operator.itemgetter("eventId")
-_MAKE_EVENT = functools.partial(_new, LogEvent)
+
+
+def _picked(values: list[Any], names: dict[str, str], ids: bool) -> Columns:
+    """A window's elements as columns, member by member, each a loop in C, sharing one
+    string per stream name through ``names``; KeyError or TypeError when an element lacks
+    a member AWS sends (its id only with ``ids``) or is not an object."""
+    streams = list(map(_PICK_STREAM, values))
+    return Columns(
+        list(map(_PICK_TIMESTAMP, values)),
+        list(map(_PICK_MESSAGE, values)),
+        list(map(_PICK_INGESTED, values)),
+        list(map(names.setdefault, streams, streams)),
+        list(map(_PICK_ID, values)) if ids else None,
+    )
 
 
 def _converter(
@@ -136,23 +147,14 @@ def _converter(
 ) -> Callable[[list[Any]], list[Any]]:
     """For the orjson path: a window's elements as LogEvents, as ``hook`` makes them
     (``names`` and ``ids`` are the hook's). A window whose elements are all objects with
-    every member AWS sends is converted member by member, each a loop in C; any other
-    window goes through ``hook`` element by element (its objects; any other value is left
-    for ``_as_event`` to refuse). The hook sees the elements only, not objects nested in
-    them: no event of AWS's has any."""
+    every member AWS sends goes through ``_picked``; any other window goes through ``hook``
+    element by element (its objects; any other value is left for ``_as_event`` to refuse).
+    The hook sees the elements only, not objects nested in them: no event of AWS's has
+    any."""
 
     def convert(values: list[Any]) -> list[Any]:
         try:
-            streams = list(map(_PICK_STREAM, values))
-            fields = zip(
-                map(_PICK_TIMESTAMP, values),
-                map(_PICK_MESSAGE, values),
-                map(_PICK_INGESTED, values),
-                map(names.setdefault, streams, streams),
-                map(_PICK_ID, values) if ids else repeat("", len(values)),
-                strict=True,
-            )
-            return list(map(_MAKE_EVENT, fields))
+            return _picked(values, names, ids).events()
         except (KeyError, TypeError):
             # A member missing (the hook gives it its empty value, or leaves the object
             # for _as_event), or an element that is not an object.
@@ -234,23 +236,12 @@ class _Gather:
         columns = self.columns
         if columns is not None:
             try:
-                stamps = list(map(_PICK_TIMESTAMP, values))
-                messages = list(map(_PICK_MESSAGE, values))
-                ingested = list(map(_PICK_INGESTED, values))
-                streams = list(map(_PICK_STREAM, values))
-                ids = list(map(_PICK_ID, values)) if self._ids else None
-                streams = list(map(self._names.setdefault, streams, streams))
+                columns.extend(_picked(values, self._names, self._ids))
             except (KeyError, TypeError):
                 # A member missing, or an element that is not an object.
                 self.events = columns.events()
                 self.columns = None
             else:
-                columns.timestamps += stamps
-                columns.messages += messages
-                columns.ingestion_times += ingested
-                columns.streams += streams
-                if ids is not None and columns.event_ids is not None:
-                    columns.event_ids += ids
                 self._count(len(columns))
                 return []
         self.events += self._convert(values)
@@ -270,19 +261,19 @@ def _decode(chunks: Iterator[bytes]) -> tuple[list[LogEvent] | Columns, dict[str
     names: dict[str, str] = {}
     ids = getattr(_calling, "ids", True)
     hook = _to_event(names, ids)
+    gather = None
     if fast() and getattr(_calling, "columns", False):
         gather = _Gather(names, ids, hook)
         _, rest = decode_events_fast(chunks, gather)
-        rest.pop("searchedLogStreams", None)
-        if gather.columns is not None:
-            _check_messages(gather.columns.messages)
-            return gather.columns, rest
-        return _within_limits(_as_events(gather.events)), rest
-    if fast():
+        items = gather.events
+    elif fast():
         items, rest = decode_events_fast(chunks, _converter(names, ids, hook))
     else:
         items, rest = decode_events(chunks, hook)
     rest.pop("searchedLogStreams", None)
+    if gather is not None and gather.columns is not None:
+        _check_messages(gather.columns.messages)
+        return gather.columns, rest
     return _within_limits(_as_events(items)), rest
 
 
