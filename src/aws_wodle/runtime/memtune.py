@@ -45,7 +45,8 @@ def set_aside_startup() -> int:
     """Move every object alive now out of the cyclic collector's reach (``gc.freeze``):
     later collections, and the one at exit, no longer walk them. Objects made later are
     collected as before. Returns how many were set aside. Call it once, when start-up is
-    done. An object set aside is still freed when its last reference goes; only one caught
-    in a reference cycle is never freed, which start-up's long-lived objects are not."""
+    done. An object set aside is still freed when its last reference goes; one caught in a
+    reference cycle is never freed, which costs nothing for start-up's objects (modules,
+    botocore's data, the configuration), as they live as long as the process."""
     gc.freeze()
     return gc.get_freeze_count()
