@@ -34,7 +34,9 @@ def test_startup_objects_are_set_aside_and_later_cycles_still_collected(thawed: 
     before.other = before
     watch_before = weakref.ref(before)
     count = memtune.set_aside_startup()
-    assert count == gc.get_freeze_count() > 0
+    # The count is taken at the call; objects set aside are still freed by reference
+    # counting afterwards (a test runner's own bookkeeping among them), so it can only fall.
+    assert 0 < gc.get_freeze_count() <= count
     del before
     gc.collect()
     # Set aside: a cycle made before the call is no longer collected...
