@@ -13,20 +13,11 @@ import pytest
 from aws_wodle.aws import streamread
 from aws_wodle.aws.pagejson import MESSAGE_BYTES, TooLarge, fast, in_chunks
 from aws_wodle.model import Columns, LogEvent
+from test_pagejson import random_events
 
 pytestmark = pytest.mark.skipif(not fast(), reason="orjson is not installed")
 
 MEMBERS = ("logStreamName", "timestamp", "message", "ingestionTime", "eventId")
-
-
-def event(rng: random.Random, i: int) -> dict[str, Any]:
-    return {
-        "logStreamName": f"stream-{rng.randrange(4)}",
-        "timestamp": 1_700_000_000_000 + i,
-        "message": f"message {i} " + "é" * rng.randrange(3),
-        "ingestionTime": 1_700_000_000_300 + i,
-        "eventId": str(rng.getrandbits(100)),
-    }
 
 
 def body_of(events: list[Any]) -> bytes:
@@ -45,7 +36,7 @@ def both_ways(body: bytes, ids: bool) -> tuple[Any, Any]:
 @pytest.mark.parametrize("seed", range(12))
 def test_events_lacking_or_adding_members_convert_as_the_hook_does(seed: int, ids: bool) -> None:
     rng = random.Random(seed)
-    events: list[Any] = [event(rng, i) for i in range(rng.randrange(1, 400))]
+    events: list[Any] = random_events(rng, rng.randrange(1, 400))
     for item in rng.sample(events, k=min(len(events), rng.randrange(4))):
         del item[rng.choice(MEMBERS)]
     for item in rng.sample(events, k=min(len(events), rng.randrange(3))):
@@ -67,7 +58,7 @@ def test_events_lacking_or_adding_members_convert_as_the_hook_does(seed: int, id
 
 def test_whole_windows_take_the_fast_conversion_and_share_one_name_per_stream() -> None:
     rng = random.Random(1)
-    events = [event(rng, i) for i in range(2_000)]
+    events = random_events(rng, 2_000)
     (got, _), (expected, _) = both_ways(body_of(events), True)
     assert got == expected
     assert [e.event_id for e in got] == [e["eventId"] for e in events]
@@ -89,10 +80,10 @@ def test_the_conversion_itself_takes_a_window_member_by_member_and_falls_back() 
 
     convert = streamread._converter(names, True, counting)
     rng = random.Random(2)
-    whole = [event(rng, i) for i in range(50)]
+    whole = random_events(rng, 50)
     assert convert(whole) == [hook(dict(e)) for e in whole]
     assert calls == []
-    lacking = [event(rng, i) for i in range(5)]
+    lacking = random_events(rng, 5)
     del lacking[3]["ingestionTime"]
     converted = convert(lacking)
     assert len(calls) == 5
@@ -102,7 +93,7 @@ def test_the_conversion_itself_takes_a_window_member_by_member_and_falls_back() 
 @pytest.mark.parametrize("element", [7, "text", ["a", "list"], None])
 def test_an_element_that_is_not_an_object_is_refused_both_ways(element: Any) -> None:
     rng = random.Random(3)
-    events: list[Any] = [event(rng, i) for i in range(20)]
+    events: list[Any] = random_events(rng, 20)
     events.insert(9, element)
     body = body_of(events)
     with streamread.ids_wanted(True):
@@ -125,7 +116,7 @@ def test_columns_hold_the_events_the_hook_makes(seed: int, ids: bool) -> None:
     hook's, ids or not; a page with an event lacking a member comes as the hook's
     LogEvents."""
     rng = random.Random(seed)
-    events: list[Any] = [event(rng, i) for i in range(rng.randrange(1, 900))]
+    events: list[Any] = random_events(rng, rng.randrange(1, 900))
     got, rest = read_as_columns(body_of(events), ids)
     (expected, _), _ = both_ways(body_of(events), ids)
     assert isinstance(got, Columns)
@@ -144,7 +135,7 @@ def test_columns_hold_the_events_the_hook_makes(seed: int, ids: bool) -> None:
 @pytest.mark.parametrize("element", [7, "text", None])
 def test_columns_refuse_an_element_that_is_not_an_object(element: Any) -> None:
     rng = random.Random(4)
-    events: list[Any] = [event(rng, i) for i in range(300)]
+    events: list[Any] = random_events(rng, 300)
     events.insert(250, element)
     with pytest.raises(ValueError, match="not an object"):
         read_as_columns(body_of(events))
@@ -154,8 +145,8 @@ def test_columns_keep_awss_limits() -> None:
     """As columns too: more than 10,000 events, or a message over 1 MB, is refused."""
     rng = random.Random(5)
     with pytest.raises(TooLarge, match="10,000"):
-        read_as_columns(body_of([event(rng, i) for i in range(10_001)]))
-    big = event(rng, 0)
+        read_as_columns(body_of(random_events(rng, 10_001)))
+    big = random_events(rng, 1)[0]
     big["message"] = "€" * (MESSAGE_BYTES // 3 + 1)
     with pytest.raises(TooLarge, match="message"):
-        read_as_columns(body_of([event(rng, 1), big]))
+        read_as_columns(body_of([*random_events(rng, 1), big]))
