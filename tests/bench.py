@@ -1482,9 +1482,9 @@ NOTES = """\
 How it is measured: moto runs in a process of its own (`tests/benchsupport/motohost.py`),
 filled directly through moto's backend (100,000 streams in seconds instead of minutes over
 HTTP), with each event's timestamp and ingestion time set as the workload says. The
-collector is a real process (`python -m aws_wodle run --once --settle 0s` per cycle on a
-kept state file; the daemon for R) pointed at an HTTP proxy of ours in front of moto
-(`tests/awsproxy.py`), which counts the calls by operation (calls include
+collector is a real process (`python -m aws_wodle run --once --settle 0s --late-every 0`
+per cycle on a kept state file; the daemon for R) pointed at an HTTP proxy of ours in
+front of moto (`tests/awsproxy.py`), which counts the calls by operation (calls include
 GetCallerIdentity, one per `--once` process). A WSGI layer of ours in front of moto's
 application counts the calls by region and the events moto's answers held ("events read").
 The collector sends to a bound Unix datagram socket that counts what arrives; every seeded
@@ -1544,7 +1544,10 @@ def document(
             "## A cycle costs what changed (issue 9)",
             "Each S row is 1 group whose streams were each written once, 3 events, hours ago "
             "(older than the lookback); G is 200 groups x 10 such streams. Cycles run one "
-            "after another on one state file.",
+            "after another on one state file, with `--settle 0s --late-every 0` (every read "
+            "a sweep). With a settle margin, the read after a first collection reads its whole "
+            'range once more (README, "After a full read"): the idle row would then cost '
+            "what the first collection cost.",
             md_table(CHANGE_HEADER, (change_row(r) for r in changes)),
             "\n".join(change_summary(changes)),
         ]

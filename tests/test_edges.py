@@ -77,6 +77,27 @@ def test_the_tail_closes_and_later_reads_look_back_only_the_lookback() -> None:
     assert len(rig.sink.messages()) == 50
 
 
+@pytest.mark.parametrize("late_every", [0, 5 * MINUTE], ids=["unsplit", "split"])
+def test_without_a_settle_margin_a_first_collection_leaves_no_tail(late_every: int) -> None:
+    """With ``--settle 0s`` a first collection left nothing behind its fence: no tail opens,
+    and the next read of an idle group looks back only the lookback (one call, nothing old
+    returned) instead of reading the whole range again."""
+    rig = Rig(settle=0, late_every=late_every)
+    rig.start = rig.logs.now - 3 * 3_600_000
+    for n in range(50):
+        rig.logs.put("app", "s0", rig.logs.now - 2 * 3_600_000 + n, f"e{n}")
+    rig.logs.advance(INTERVAL)
+    rig.cycle()
+    assert rig.store.cursors[rig.key].tail_lo is None
+    calls, returned = rig.logs.calls["FilterLogEvents"], rig.logs.returned
+    rig.logs.advance(1000)
+    tally = rig.cycle()
+    assert rig.logs.calls["FilterLogEvents"] == calls + 1
+    assert rig.logs.returned == returned
+    assert tally.events == 0
+    assert len(rig.sink.messages()) == 50
+
+
 @pytest.mark.parametrize("gap_ingested", ["long-ago", "just-now"])
 def test_a_backfill_sends_what_came_in_meanwhile_whatever_the_timestamp(
     gap_ingested: str,

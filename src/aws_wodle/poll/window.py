@@ -173,13 +173,16 @@ def window_start(cursor: Cursor, lookback_ms: int, seeds: Mapping[str, Boundary]
 def read_done(cursor: Cursor, cycle: Cycle, settle_ms: int, held: int) -> Cursor:
     """The cursor after ``cycle`` completed. A first read (no fence before) opens a tail
     from where it started to the last millisecond before it began (its fence plus the
-    settle margin): what was ingested by then, it promised; what came in later is a late
-    event like any other. A tail closes with the first sweep whose fence reaches its end
-    (what a tail holds beyond the prompt events' reach, sweeps send). A sweep moves both
-    fences; a read of prompt events, the prompt one only."""
+    settle margin; none when that is not after the fence): what was ingested by then, it
+    promised; what came in later is a late event like any other. A tail closes with the
+    first sweep whose fence reaches its end (what a tail holds beyond the prompt events'
+    reach, sweeps send). A sweep moves both fences; a read of prompt events, the prompt
+    one only."""
     tail_lo, tail_until = cursor.tail_lo, cursor.tail_until
-    if cursor.fence is None:
-        began = cycle.fence + settle_ms
+    began = cycle.fence + settle_ms
+    if cursor.fence is None and began - 1 > cycle.fence:
+        # Without a settle margin (``--settle 0s``) the read left nothing behind its fence
+        # that it began after: no tail, and no second read of the range.
         tail_lo, tail_until = _widen(tail_lo, tail_until, cycle.lo, began - 1)
     elif cycle.sweep and tail_until is not None and cycle.fence >= tail_until:
         tail_lo = tail_until = None
