@@ -5,11 +5,14 @@ same whichever way it holds them."""
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
 import pytest
 
 from aws_wodle.model import Boundary, Columns, LogEvent, Page
 from aws_wodle.poll import boundary
+from support.fakelogs import ListSink
+from test_engine import Rig
 
 
 def events_of(rng: random.Random, count: int, *, ids: bool) -> list[LogEvent]:
@@ -54,3 +57,30 @@ def test_a_page_reads_the_same_whichever_way_it_holds_its_events() -> None:
     assert as_columns.columns is None
     assert as_columns.events == []
     assert Columns.of([]).newest() == []
+
+
+class KeepingSink(ListSink):
+    """A sink that keeps each list of datagrams it was handed, to look at it afterwards."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handed: list[list[bytes]] = []
+
+    def send_all(self, datagrams: Iterable[bytes]) -> None:
+        assert isinstance(datagrams, list)
+        self.handed.append(datagrams)
+        super().send_all(datagrams)
+
+
+def test_a_pages_datagrams_are_let_go_once_sent() -> None:
+    """The datagrams of a page (its size again) are not kept after they were sent, whichever
+    way the page was held: a read of several pages holds at most one page's at a time."""
+    rig = Rig(settle=0, page_events=100)
+    sink = rig.sink = KeepingSink()
+    for n in range(1_000):
+        rig.logs.put("app", f"s{n % 7}", rig.logs.now - 60_000 + n, f"e{n}")
+    rig.logs.advance(1_000)
+    rig.cycle()
+    assert len(sink.received) == 1_000
+    assert len(sink.handed) >= 10
+    assert all(not datagrams for datagrams in sink.handed)

@@ -301,6 +301,8 @@ class GroupPass:
                 # (the mark needs only those at the newest timestamp).
                 assert page.columns is not None
                 cursor = self._commit(whole, marked(cursor, page.columns.newest()))
+                # Its figures go with the page, before the next one arrives.
+                whole = None
             else:
                 fresh = self._fresh(page.events, chooser)
                 if fresh:
@@ -371,6 +373,8 @@ class GroupPass:
                 out.tally.per_stream[(self.key.region, self.key.group, name)] += sent.events
         with self.out.page_lock:
             self.out.sink.send_all(out.wire)
+            # The datagrams (a page's size again) are not kept past their sending.
+            out.wire.clear()
             if stream_mark is None:
                 self.out.store.save(self.key, cursor, out.sent)
             else:
