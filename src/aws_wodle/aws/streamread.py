@@ -194,13 +194,18 @@ def _within_limits(events: list[LogEvent]) -> list[LogEvent]:
     return events
 
 
+def _within_a_page(held: int) -> None:
+    """Refuse a page of more events than AWS sends in one."""
+    if held > PAGE_EVENTS:
+        raise TooLarge(f"more than {PAGE_EVENTS:,} events in one page")
+
+
 def _check_messages(messages: list[Any]) -> None:
     """Refuse a page of more messages than AWS sends in one, or with one over 1 MB of
     UTF-8. Only a message of over a quarter of that in characters can be: the longest is
     found at C speed (this runs for every page), and only such messages are measured in
     bytes."""
-    if len(messages) > PAGE_EVENTS:
-        raise TooLarge(f"more than {PAGE_EVENTS:,} events in one page")
+    _within_a_page(len(messages))
     quarter = MESSAGE_BYTES // 4
     try:
         longest = max(map(len, messages), default=0)
@@ -242,16 +247,11 @@ class _Gather:
                 self.events = columns.events()
                 self.columns = None
             else:
-                self._count(len(columns))
+                _within_a_page(len(columns))
                 return []
         self.events += self._convert(values)
-        self._count(len(self.events))
+        _within_a_page(len(self.events))
         return []
-
-    @staticmethod
-    def _count(held: int) -> None:
-        if held > PAGE_EVENTS:
-            raise TooLarge(f"more than {PAGE_EVENTS:,} events in one page")
 
 
 def _decode(chunks: Iterator[bytes]) -> tuple[list[LogEvent] | Columns, dict[str, Any]]:
